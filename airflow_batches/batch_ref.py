@@ -54,7 +54,7 @@ def normalize_batch_ids(value: Any) -> list[str]:
     for item in ids:
         if not isinstance(item, str) or not item.strip():
             raise BatchRefError(f"batch id must be a non-empty string, got {item!r}")
-        if item not in result:
+        if item.strip() not in result:
             result.append(item.strip())
     if not result:
         raise BatchRefError("batch reference names no batch (empty list)")

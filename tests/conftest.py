@@ -1,0 +1,28 @@
+"""Test-wide setup: an isolated AIRFLOW_HOME set before anything imports airflow, and the emulator fixture."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="airflow-batches-tests-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+
+
+@pytest.fixture(scope="session")
+def airflow_home() -> str:
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture
+def emulator() -> Iterator["RunningEmulator"]:  # noqa: F821 - resolved lazily below
+    """A fresh emulator process on loopback for one test (real sockets, instant processing)."""
+    from airflow_batches.emulator.testing import run_emulator
+
+    with run_emulator(processing_seconds=0) as running:
+        yield running
