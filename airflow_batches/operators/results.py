@@ -1,0 +1,168 @@
+"""``BatchResultsOperator``: land the results of ended batches in object storage and return the manifest.
+
+The destination is declared as an Airflow Asset outlet:
+
+* a destination without Jinja (a plain URI or an ``ObjectStoragePath``) is a static ``Asset`` of that URI,
+  known at parse time, so asset-scheduled DAGs can depend on it directly;
+* a templated destination (``s3://bucket/claude/{{ ds }}/``) is only known at run time, and Airflow 3 only
+  allows run-time assets through an ``AssetAlias``: the operator declares an alias (named after the template
+  unless ``asset_alias`` is given) and, after landing, attaches an ``Asset`` of the rendered URI to it. A DAG
+  scheduled on the alias runs on every landing; the event's ``extra`` carries a summary of the manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
+
+from airflow_batches.results.options import Compression, OverwritePolicy
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["BatchResultsOperator"]
+
+
+class BatchResultsOperator(BaseOperator):
+    """Stream the results of one batch or a batch group into ``destination`` (a directory-like URI prefix).
+
+    Each batch lands as ``<destination>/<batch_id>.jsonl`` (``.jsonl.gz`` with ``compression="gzip"``), or as
+    ``<destination>/<batch_id>/<result_type>.jsonl`` with ``split_by_type=True``; lines are written byte for
+    byte as the API sent them, checked against the batch's request counts, and appear atomically. Returns the
+    manifest (URIs, counts, bytes, sha256, token usage), never the results.
+
+    :param batch_id: a batch id, a list of ids, or the ``BatchCreateOperator`` return value (templated).
+    :param destination: a URI or ``ObjectStoragePath`` prefix (templated), e.g. ``s3://bucket/claude/{{ ds }}/``.
+    :param conn_id: the Anthropic connection.
+    :param destination_conn_id: the object storage connection (default: the one in the URI, or the
+        filesystem's default such as ``aws_default``).
+    :param split_by_type: one file per result type.
+    :param overwrite: what to do when a destination file exists: ``"replace"`` (default, atomic), ``"error"``
+        (fail before downloading), or ``"skip"`` (keep files that pass the checks, land the rest).
+    :param compression: ``None`` or ``"gzip"``.
+    :param wait: wait for batches that have not ended yet instead of failing.
+    :param wait_timeout: seconds to wait at most when ``wait`` is set.
+    :param max_attempts: downloads per batch when the stream breaks.
+    :param asset_alias: the name of the ``AssetAlias`` used for a templated destination.
+    :param emit_asset: declare the destination as an outlet at all.
+    """
+
+    template_fields: Sequence[str] = ("batch_id", "destination")
+    ui_color = "#e8d8c3"
+
+    def __init__(
+        self,
+        *,
+        batch_id: Any,
+        destination: str | ObjectStoragePath,
+        conn_id: str = "anthropic_default",
+        destination_conn_id: str | None = None,
+        split_by_type: bool = False,
+        overwrite: OverwritePolicy | bool = "replace",
+        compression: Compression | None = None,
+        wait: bool = False,
+        wait_timeout: float = 3600.0,
+        max_attempts: int = 3,
+        asset_alias: str | None = None,
+        emit_asset: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if emit_asset and "outlets" not in kwargs:
+            kwargs["outlets"] = [_outlet_for(destination, asset_alias)]
+        super().__init__(**kwargs)
+        self.batch_id = batch_id
+        self.destination = destination
+        self.conn_id = conn_id
+        self.destination_conn_id = destination_conn_id
+        self.split_by_type = split_by_type
+        self.overwrite = overwrite
+        self.compression = compression
+        self.wait = wait
+        self.wait_timeout = wait_timeout
+        self.max_attempts = max_attempts
+        self.emit_asset = emit_asset
+        self._manifest: dict[str, Any] | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_batches.hooks import BatchHook
+
+        manifest = BatchHook(anthropic_conn_id=self.conn_id).land_results(
+            self.batch_id,
+            self.destination,
+            destination_conn_id=self.destination_conn_id,
+            split_by_type=self.split_by_type,
+            overwrite=self.overwrite,
+            compression=self.compression,
+            wait=self.wait,
+            wait_timeout=self.wait_timeout,
+            max_attempts=self.max_attempts,
+        )
+        self._manifest = manifest
+        if self.emit_asset:
+            self._record_asset_event(context, manifest)
+        return manifest
+
+    def _record_asset_event(self, context: Context, manifest: dict[str, Any]) -> None:
+        extra = _event_extra(manifest)
+        outlet_events = context["outlet_events"]
+        for outlet in self.outlets:
+            if isinstance(outlet, AssetAlias):
+                outlet_events[outlet].add(Asset(uri=asset_uri(manifest["destination"])), extra=extra)
+            elif isinstance(outlet, Asset):
+                outlet_events[outlet].extra.update(extra)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Inputs: the batches (namespace ``anthropic``); outputs: every landed file. None without OpenLineage."""
+        try:
+            from airflow.providers.openlineage.extractors import OperatorLineage
+            from openlineage.client.event_v2 import Dataset
+        except ImportError:
+            return None
+        if self._manifest is None:
+            return OperatorLineage()
+        inputs = [Dataset(namespace="anthropic", name=f"message_batches/{b}") for b in self._manifest["batch_ids"]]
+        outputs = []
+        for file in self._manifest["files"]:
+            namespace, name = openlineage_name(file["uri"])
+            outputs.append(Dataset(namespace=namespace, name=name))
+        return OperatorLineage(inputs=inputs, outputs=outputs)
+
+
+def asset_uri(destination: str) -> str:
+    """The Asset URI of a landing destination: the URI without credentials-like user info (conn ids)."""
+    scheme, sep, rest = destination.partition("://")
+    if not sep:
+        return destination
+    authority, slash, path = rest.partition("/")
+    authority = authority.rpartition("@")[2]
+    return f"{scheme}://{authority}{slash}{path}"
+
+
+def openlineage_name(uri: str) -> tuple[str, str]:
+    """OpenLineage's naming of a storage object: namespace ``scheme://authority``, name the path."""
+    scheme, sep, rest = asset_uri(uri).partition("://")
+    if not sep:
+        return "file", uri
+    authority, _, path = rest.partition("/")
+    return f"{scheme}://{authority}", "/" + path if scheme == "file" else path
+
+
+def _outlet_for(destination: str | ObjectStoragePath, alias: str | None) -> Asset | AssetAlias:
+    if isinstance(destination, ObjectStoragePath):
+        return Asset(uri=asset_uri(str(destination)))
+    if "{{" in destination or "{%" in destination:
+        return AssetAlias(name=alias or f"airflow-batches-results:{destination}")
+    return Asset(uri=asset_uri(destination))
+
+
+def _event_extra(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "destination": manifest["destination"],
+        "batch_ids": list(manifest["batch_ids"]),
+        "files": [file["uri"] for file in manifest["files"]],
+        "counts": dict(manifest["counts"]),
+        "lines": manifest["lines"],
+        "bytes": manifest["bytes"],
+    }
