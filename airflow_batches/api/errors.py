@@ -79,7 +79,7 @@ class InvalidBatchIdError(InvalidInputError):
 class ValidationProblem:
     """One broken rule in a request list: where (line and/or custom_id, field), what, and how to fix it."""
 
-    __slots__ = ("custom_id", "field", "fix", "line", "rule")
+    __slots__ = ("custom_id", "field", "fix", "item", "line", "rule")
 
     def __init__(
         self,
@@ -89,9 +89,12 @@ class ValidationProblem:
         custom_id: str | None = None,
         field: str | None = None,
         fix: str | None = None,
+        item: int | None = None,
     ) -> None:
         self.rule = rule
         self.line = line
+        # 1-based position in the input, shown when there is no line number (requests given as mappings).
+        self.item = item
         self.custom_id = custom_id
         self.field = field
         self.fix = fix
@@ -100,6 +103,8 @@ class ValidationProblem:
         where = []
         if self.line is not None:
             where.append(f"line {self.line}")
+        elif self.item is not None:
+            where.append(f"request #{self.item}")
         if self.custom_id is not None:
             where.append(f"custom_id {self.custom_id!r}")
         if self.field is not None:
@@ -123,7 +128,9 @@ class RequestValidationError(InvalidInputError):
     def __init__(self, problems: list[ValidationProblem], *, truncated: bool = False) -> None:
         self.problems = problems
         self.truncated = truncated
-        lines = [f"{len(problems)}{'+' if truncated else ''} problem(s) in the batch requests; nothing was sent:"]
+        lines = [
+            f"{len(problems)}{'+' if truncated else ''} problem(s) in the batch requests; nothing was sent:"
+        ]
         lines += [f"  - {p}" for p in problems]
         if truncated:
             lines.append("  ... (more problems not shown; fix these first)")
@@ -248,7 +255,8 @@ class BatchNotEndedError(BatchAPIError):
         self.processing_status = processing_status
         super().__init__(
             f"batch {batch_id} is {processing_status!r}, not 'ended': its results are not available yet. "
-            "Wait for it (BatchSensor, or BatchCreateOperator with wait_for_completion=True) before fetching results."
+            "Wait for it (BatchSensor, or BatchCreateOperator with wait_for_completion=True) "
+            "before fetching results."
         )
 
 
@@ -259,8 +267,8 @@ class ResultsArchivedError(BatchAPIError):
         self.batch_id = batch_id
         self.archived_at = archived_at
         super().__init__(
-            f"batch {batch_id} was archived at {archived_at or 'an unknown time'}: its results can no longer be "
-            "downloaded (the API keeps results for 29 days after creation)."
+            f"batch {batch_id} was archived at {archived_at or 'an unknown time'}: "
+            "its results can no longer be downloaded (the API keeps results for 29 days after creation)."
         )
 
 

@@ -78,7 +78,7 @@ class DeletedMessageBatch(APIModel):
 
 
 class MessageBatchPage(APIModel):
-    """One page of ``GET /v1/messages/batches``; ``first_id``/``last_id`` are the cursors for the next page."""
+    """One page of ``GET /v1/messages/batches``; ``first_id``/``last_id`` are the next page's cursors."""
 
     data: list[MessageBatch]
     has_more: bool

@@ -1,0 +1,441 @@
+"""Validating batch requests and spooling them into ready-to-send bodies, before anything is paid for.
+
+Every request is checked against the API's rules as it streams past (nothing is held in memory but the
+custom_ids), encoded compactly, and appended to a temp file that already is a complete create body
+``{"requests":[...]}``. When the next request would break a batch's count or byte limit a new file starts,
+so input of any size becomes a list of batches in one pass. Problems are collected (up to a cap) and
+raised together, naming line / custom_id, field, rule and fix; if there is any, no file is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Self
+
+from .errors import InvalidInputError, RequestValidationError, ValidationProblem
+
+__all__ = [
+    "MAX_BATCH_BYTES",
+    "MAX_PROBLEMS_SHOWN",
+    "MAX_REQUESTS_PER_BATCH",
+    "EncodedRequest",
+    "RequestEncoder",
+    "SpooledBatch",
+    "spool_batches",
+]
+
+MAX_REQUESTS_PER_BATCH = 100_000
+MAX_BATCH_BYTES = 256_000_000
+MAX_PROBLEMS_SHOWN = 50
+
+_CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_BODY_PREFIX = b'{"requests":['
+_BODY_SUFFIX = b"]}"
+_EMPTY_BODY_BYTES = len(_BODY_PREFIX) + len(_BODY_SUFFIX)
+_REQUEST_KEYS = frozenset({"custom_id", "params"})
+_READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedRequest:
+    """One valid request as compact JSON bytes, ready to go into a body."""
+
+    custom_id: str
+    data: bytes
+
+
+class RequestEncoder:
+    """Validates and encodes requests one at a time, remembering custom_ids across the whole input.
+
+    ``encode``/``encode_line`` return ``None`` for a request with problems; the problems accumulate in
+    ``problems`` (at most ``max_problems``; ``truncated`` tells that more were found). ``error()`` builds
+    the exception that reports them all.
+    """
+
+    def __init__(
+        self,
+        *,
+        default_model: str | None = None,
+        max_bytes: int = MAX_BATCH_BYTES,
+        max_problems: int = MAX_PROBLEMS_SHOWN,
+    ) -> None:
+        self.default_model = default_model
+        self.max_bytes = max_bytes
+        self.max_problems = max_problems
+        self.problems: list[ValidationProblem] = []
+        self.found = 0
+        self._seen: dict[str, str] = {}
+
+    @property
+    def truncated(self) -> bool:
+        """True once more problems were found than are reported: further input need not be read."""
+        return self.found > len(self.problems)
+
+    def report(self, problem: ValidationProblem) -> None:
+        self.found += 1
+        if len(self.problems) < self.max_problems:
+            self.problems.append(problem)
+
+    def error(self) -> RequestValidationError:
+        return RequestValidationError(list(self.problems), truncated=self.truncated)
+
+    def encode_line(self, raw: bytes | str, *, line: int) -> EncodedRequest | None:
+        """Validate and encode one JSONL line (``line`` is its 1-based number in the file)."""
+        try:
+            request = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            snippet = bytes(raw[:80]) if isinstance(raw, bytes) else raw[:80]
+            self.report(
+                ValidationProblem(
+                    f"not valid JSON ({exc}); the line starts with {snippet!r}",
+                    line=line,
+                    fix='write one JSON object per line: {"custom_id": ..., "params": {...}}',
+                )
+            )
+            return None
+        return self._encode(request, line=line, item=None)
+
+    def encode(self, request: object, *, item: int | None = None) -> EncodedRequest | None:
+        """Validate and encode one request given as a mapping (``item`` is its 1-based position)."""
+        return self._encode(request, line=None, item=item)
+
+    def _encode(self, request: object, *, line: int | None, item: int | None) -> EncodedRequest | None:
+        where: dict[str, Any] = {"line": line, "item": item}
+        if not isinstance(request, Mapping):
+            self.report(
+                ValidationProblem(
+                    "a request must be an object with 'custom_id' and 'params', "
+                    f"got {type(request).__name__}",
+                    fix='write it as {"custom_id": "...", "params": {"model": ..., "max_tokens": ..., '
+                    '"messages": [...]}}',
+                    **where,
+                )
+            )
+            return None
+        problems_before = self.found
+        custom_id = self._check_custom_id(request, where)
+        if isinstance(custom_id, str):
+            where["custom_id"] = custom_id
+        for key in sorted(set(request) - _REQUEST_KEYS, key=str):
+            self.report(
+                ValidationProblem(
+                    "unknown field: a request has only 'custom_id' and 'params'",
+                    field=str(key),
+                    fix="remove it, or move Messages parameters inside 'params'",
+                    **where,
+                )
+            )
+        params = self._check_params(request, where)
+        if custom_id is None or params is None or self.found > problems_before:
+            return None
+        try:
+            data = json.dumps(
+                {"custom_id": custom_id, "params": params},
+                separators=(",", ":"),
+                ensure_ascii=False,
+                allow_nan=False,
+            ).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            self.report(
+                ValidationProblem(
+                    f"cannot be encoded as JSON: {exc}",
+                    field="params",
+                    fix="use only JSON values (str, int, float, bool, None, list, dict); no NaN or infinity",
+                    **where,
+                )
+            )
+            return None
+        if len(data) + _EMPTY_BODY_BYTES > self.max_bytes:
+            self.report(
+                ValidationProblem(
+                    f"the request alone is {len(data):,} bytes, "
+                    f"over the {self.max_bytes:,}-byte limit of a batch",
+                    fix="shorten this request (e.g. move large documents out of the prompt)",
+                    **where,
+                )
+            )
+            return None
+        return EncodedRequest(custom_id, data)
+
+    def _check_custom_id(self, request: Mapping[Any, Any], where: dict[str, Any]) -> str | None:
+        fix = "use 1-64 characters from a-z, A-Z, 0-9, '_' and '-', unique within the input"
+        if "custom_id" not in request:
+            self.report(ValidationProblem("custom_id is missing", field="custom_id", fix=fix, **where))
+            return None
+        custom_id = request["custom_id"]
+        if not isinstance(custom_id, str):
+            self.report(
+                ValidationProblem(
+                    f"custom_id must be a string, got {type(custom_id).__name__} {custom_id!r:.80}",
+                    field="custom_id",
+                    fix=fix,
+                    **where,
+                )
+            )
+            return None
+        if not _CUSTOM_ID.fullmatch(custom_id):
+            self.report(
+                ValidationProblem(
+                    f"custom_id {custom_id!r:.80} does not match ^[a-zA-Z0-9_-]{{1,64}}$ "
+                    f"({len(custom_id)} characters)",
+                    field="custom_id",
+                    fix=fix,
+                    **where,
+                )
+            )
+            return None
+        here = f"line {where['line']}" if where["line"] is not None else f"request #{where['item']}"
+        first = self._seen.setdefault(custom_id, here)
+        if first != here:
+            self.report(
+                ValidationProblem(
+                    f"duplicate custom_id (first used at {first}); results are matched by custom_id",
+                    custom_id=custom_id,
+                    field="custom_id",
+                    fix="give every request its own custom_id",
+                    **where,
+                )
+            )
+            return None
+        return custom_id
+
+    def _check_params(self, request: Mapping[Any, Any], where: dict[str, Any]) -> dict[str, Any] | None:
+        if "params" not in request:
+            self.report(
+                ValidationProblem(
+                    "params is missing",
+                    field="params",
+                    fix="add the Messages request body as 'params' (model, max_tokens, messages, ...)",
+                    **where,
+                )
+            )
+            return None
+        raw_params = request["params"]
+        if not isinstance(raw_params, Mapping):
+            self.report(
+                ValidationProblem(
+                    f"params must be an object, got {type(raw_params).__name__}",
+                    field="params",
+                    fix="pass the Messages request body as a JSON object",
+                    **where,
+                )
+            )
+            return None
+        params = dict(raw_params)
+        ok = True
+        model = params.get("model")
+        if model is None and self.default_model is not None:
+            params["model"] = self.default_model
+        elif not isinstance(model, str) or not model:
+            rule = "is required" if model is None else f"must be a non-empty string, got {model!r:.80}"
+            self.report(
+                ValidationProblem(
+                    f"params.model {rule}",
+                    field="params.model",
+                    fix='set "model" (e.g. "claude-sonnet-4-5") in every request, or pass default_model',
+                    **where,
+                )
+            )
+            ok = False
+        max_tokens = params.get("max_tokens")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            rule = (
+                "is required"
+                if max_tokens is None
+                else f"must be an integer >= 1, got {max_tokens!r:.80} (0, the cache pre-warm, is not "
+                "supported in batches)"
+            )
+            self.report(
+                ValidationProblem(
+                    f"params.max_tokens {rule}",
+                    field="params.max_tokens",
+                    fix='set "max_tokens" to the largest reply you accept, e.g. 1024',
+                    **where,
+                )
+            )
+            ok = False
+        messages = params.get("messages")
+        if not isinstance(messages, list) or not messages:
+            rule = "is required" if messages is None else "must be a non-empty list of messages"
+            self.report(
+                ValidationProblem(
+                    f"params.messages {rule}",
+                    field="params.messages",
+                    fix='add "messages": [{"role": "user", "content": "..."}]',
+                    **where,
+                )
+            )
+            ok = False
+        if "stream" in params and params["stream"] is not False:
+            self.report(
+                ValidationProblem(
+                    f"params.stream must not be set (got {params['stream']!r:.80}): "
+                    "batch requests are not streamed",
+                    field="params.stream",
+                    fix='remove "stream" from params',
+                    **where,
+                )
+            )
+            ok = False
+        return params if ok else None
+
+
+@dataclass(frozen=True)
+class SpooledBatch:
+    """A ready-to-send create body in a temp file: ``{"requests":[...]}``, compact JSON.
+
+    ``nbytes`` is the exact body size (the content-length), ``fingerprint`` the sha256 of the body (the
+    same input gives the same fingerprint, which the Airflow layer uses to recognise a retried submit).
+    Remove the file with ``cleanup()`` or by using the object as a context manager.
+    """
+
+    path: Path
+    request_count: int
+    nbytes: int
+    first_custom_id: str
+    last_custom_id: str
+    fingerprint: str
+
+    def cleanup(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.cleanup()
+
+    async def aiter_body(self, chunk_size: int = _READ_CHUNK) -> AsyncIterator[bytes]:
+        """The body in chunks, read off the event loop; each call starts from the beginning (for retries)."""
+        handle = await asyncio.to_thread(self.path.open, "rb")
+        try:
+            while chunk := await asyncio.to_thread(handle.read, chunk_size):
+                yield chunk
+        finally:
+            handle.close()
+
+
+class _SpoolFile:
+    """The batch body being written: prefix, requests separated by commas, suffix on ``finish``."""
+
+    def __init__(self, spool_dir: str | os.PathLike[str] | None) -> None:
+        fd, name = tempfile.mkstemp(prefix="airflow-batches-", suffix=".json", dir=spool_dir)
+        self.path = Path(name)
+        self._file: IO[bytes] = os.fdopen(fd, "wb", buffering=_READ_CHUNK)
+        self._hash = hashlib.sha256()
+        self.count = 0
+        self.nbytes = _EMPTY_BODY_BYTES
+        self._first = self._last = ""
+        self._write(_BODY_PREFIX)
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._hash.update(data)
+
+    def size_with(self, request: EncodedRequest) -> int:
+        return self.nbytes + len(request.data) + (1 if self.count else 0)
+
+    def add(self, request: EncodedRequest) -> None:
+        if self.count:
+            self._write(b",")
+        else:
+            self._first = request.custom_id
+        self._write(request.data)
+        self.nbytes = self.size_with(request)
+        self.count += 1
+        self._last = request.custom_id
+
+    def finish(self) -> SpooledBatch:
+        self._write(_BODY_SUFFIX)
+        self._file.close()
+        return SpooledBatch(
+            path=self.path,
+            request_count=self.count,
+            nbytes=self.nbytes,
+            first_custom_id=self._first,
+            last_custom_id=self._last,
+            fingerprint=self._hash.hexdigest(),
+        )
+
+    def discard(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def spool_batches(
+    items: Iterable[Mapping[str, Any] | bytes | str],
+    *,
+    max_requests: int = MAX_REQUESTS_PER_BATCH,
+    max_bytes: int = MAX_BATCH_BYTES,
+    default_model: str | None = None,
+    spool_dir: str | os.PathLike[str] | None = None,
+    max_problems: int = MAX_PROBLEMS_SHOWN,
+) -> list[SpooledBatch]:
+    """Validate ``items`` and write them as one or more ready-to-send batch bodies, in one pass.
+
+    ``items`` are request mappings or JSONL lines (``bytes`` or ``str``; line numbers count from 1, blank
+    lines are skipped but counted). A new batch starts whenever the next request would exceed
+    ``max_requests`` or ``max_bytes`` (measured on the whole body). Raises ``RequestValidationError`` with
+    every problem found (and leaves no file behind) if any request breaks a rule or there is none.
+    """
+    if not 1 <= max_requests <= MAX_REQUESTS_PER_BATCH:
+        raise InvalidInputError(
+            f"max_requests must be between 1 and {MAX_REQUESTS_PER_BATCH:,}, got {max_requests}"
+        )
+    if not _EMPTY_BODY_BYTES < max_bytes <= MAX_BATCH_BYTES:
+        raise InvalidInputError(
+            f"max_bytes must be between {_EMPTY_BODY_BYTES + 1} and {MAX_BATCH_BYTES:,}, got {max_bytes}"
+        )
+    encoder = RequestEncoder(default_model=default_model, max_bytes=max_bytes, max_problems=max_problems)
+    batches: list[SpooledBatch] = []
+    current: _SpoolFile | None = None
+    try:
+        for position, item in enumerate(items, start=1):
+            if isinstance(item, bytes | str):
+                if not item.strip():
+                    continue
+                encoded = encoder.encode_line(item, line=position)
+            else:
+                encoded = encoder.encode(item, item=position)
+            if encoder.truncated:
+                break
+            # After the first problem nothing will be sent: keep validating, stop writing.
+            if encoded is None or encoder.problems:
+                continue
+            if current is not None and (
+                current.count >= max_requests or current.size_with(encoded) > max_bytes
+            ):
+                batches.append(current.finish())
+                current = None
+            if current is None:
+                current = _SpoolFile(spool_dir)
+            current.add(encoded)
+        if current is not None:
+            batches.append(current.finish())
+            current = None
+        if not batches and not encoder.problems:
+            encoder.report(
+                ValidationProblem(
+                    "no requests: a batch needs at least one", fix="check the input is not empty"
+                )
+            )
+        if encoder.problems:
+            raise encoder.error()
+    except BaseException:
+        if current is not None:
+            current.discard()
+        for batch in batches:
+            batch.cleanup()
+        raise
+    return batches
