@@ -67,8 +67,10 @@ class ApiSession:
         owns_client: bool,
         headers: Mapping[str, str],
         retry: RetryPolicy,
+        timeout: httpx.Timeout,
     ) -> None:
         self.base_url = base_url
+        self.timeout = timeout
         self.retry = retry
         self._key = api_key
         self._client = client
@@ -183,7 +185,9 @@ class ApiSession:
             headers["content-length"] = str(content.nbytes)
         if content is not None:
             headers["content-type"] = "application/json"
-        return self._client.build_request(method, url, params=params, content=body, headers=headers)
+        return self._client.build_request(
+            method, url, params=params, content=body, headers=headers, timeout=self.timeout
+        )
 
     async def _wait(
         self, retries: int, headers: httpx.Headers | None, reason: str, request: httpx.Request

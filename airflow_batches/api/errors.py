@@ -25,8 +25,9 @@ The hierarchy, drawn once::
     │                                  a batch may exist; list batches before creating again
     ├── BatchNotEndedError             results asked for before processing_status == "ended"
     ├── ResultsArchivedError           results of an archived batch (about 29 days after creation)
-    └── ResultsStreamError             the results stream broke: cut short, no final newline, a line that is
-                                       not JSON or not a result
+    ├── ResultsStreamError             the results stream broke: cut short, no final newline, a line that is
+    │                                  not JSON or not a result
+    └── UnexpectedResponseError        a success status with a body that is not the expected object
 
 Every error's message is self-contained (what happened, the request id when there is one, what to do) and
 never contains the API key.
@@ -59,6 +60,7 @@ __all__ = [
     "RequestValidationError",
     "ResultsArchivedError",
     "ResultsStreamError",
+    "UnexpectedResponseError",
     "UnsafeURLError",
     "ValidationProblem",
 ]
@@ -289,3 +291,7 @@ class ResultsStreamError(BatchAPIError):
         if request_id:
             message += f" [request-id: {request_id}]"
         super().__init__(message)
+
+
+class UnexpectedResponseError(BatchAPIError):
+    """The server answered with a success status but a body that is not the expected object."""
