@@ -34,7 +34,8 @@ class BatchResultsOperator(BaseOperator):
     manifest (URIs, counts, bytes, sha256, token usage), never the results.
 
     :param batch_id: a batch id, a list of ids, or the ``BatchCreateOperator`` return value (templated).
-    :param destination: a URI or ``ObjectStoragePath`` prefix (templated), e.g. ``s3://bucket/claude/{{ ds }}/``.
+    :param destination: a URI or ``ObjectStoragePath`` prefix (templated), e.g.
+        ``s3://bucket/claude/{{ ds }}/``.
     :param conn_id: the Anthropic connection.
     :param destination_conn_id: the object storage connection (default: the one in the URI, or the
         filesystem's default such as ``aws_default``).
@@ -88,7 +89,7 @@ class BatchResultsOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_batches.hooks import BatchHook
 
-        manifest = BatchHook(anthropic_conn_id=self.conn_id).land_results(
+        manifest: dict[str, Any] = BatchHook(anthropic_conn_id=self.conn_id).land_results(
             self.batch_id,
             self.destination,
             destination_conn_id=self.destination_conn_id,
@@ -114,7 +115,7 @@ class BatchResultsOperator(BaseOperator):
                 outlet_events[outlet].extra.update(extra)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """Inputs: the batches (namespace ``anthropic``); outputs: every landed file. None without OpenLineage."""
+        """Inputs: the batches, outputs: the landed files; None when OpenLineage is not installed."""
         try:
             from airflow.providers.openlineage.extractors import OperatorLineage
             from openlineage.client.event_v2 import Dataset
@@ -122,7 +123,9 @@ class BatchResultsOperator(BaseOperator):
             return None
         if self._manifest is None:
             return OperatorLineage()
-        inputs = [Dataset(namespace="anthropic", name=f"message_batches/{b}") for b in self._manifest["batch_ids"]]
+        inputs = [
+            Dataset(namespace="anthropic", name=f"message_batches/{b}") for b in self._manifest["batch_ids"]
+        ]
         outputs = []
         for file in self._manifest["files"]:
             namespace, name = openlineage_name(file["uri"])

@@ -1,7 +1,29 @@
-"""Landing batch results in object storage: streamed, byte-exact, checked and atomic."""
+"""Landing batch results in object storage: streamed, byte-exact, checked and atomic.
+
+``land_results(hook, batch_ref, destination, ...)`` is the engine behind ``BatchResultsOperator`` and
+``BatchHook.land_results``; it returns a :class:`Manifest`.
+"""
 
 from __future__ import annotations
 
+from airflow_batches.results.errors import (
+    DestinationExistsError,
+    ResultsCheckError,
+    ResultsCountMismatchError,
+    ResultsWaitTimeoutError,
+)
+from airflow_batches.results.landing import land_results
+from airflow_batches.results.manifest import FileEntry, Manifest
 from airflow_batches.results.options import Compression, OverwritePolicy
 
-__all__ = ["Compression", "OverwritePolicy"]
+__all__ = [
+    "Compression",
+    "DestinationExistsError",
+    "FileEntry",
+    "Manifest",
+    "OverwritePolicy",
+    "ResultsCheckError",
+    "ResultsCountMismatchError",
+    "ResultsWaitTimeoutError",
+    "land_results",
+]

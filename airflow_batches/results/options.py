@@ -27,6 +27,8 @@ def normalize_overwrite(value: OverwritePolicy | bool) -> OverwritePolicy:
 
 
 def normalize_compression(value: str | None) -> Compression | None:
-    if value is None or value == "gzip":
-        return value
+    if value is None:
+        return None
+    if value == "gzip":
+        return "gzip"
     raise ValueError(f"compression={value!r} is not supported; use None (plain .jsonl) or 'gzip' (.jsonl.gz)")

@@ -1,0 +1,106 @@
+"""Per-line checks of a results stream: JSON, custom_id, result type, duplicates, counts, usage totals.
+
+This is the hot path of a landing: each line is parsed once with the C JSON decoder and only the fields the
+checks need are read; the line's bytes are never re-serialized.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from airflow_batches.results.errors import ResultsCheckError, ResultsCountMismatchError
+
+__all__ = ["RESULT_TYPES", "USAGE_FIELDS", "ResultChecker"]
+
+RESULT_TYPES: tuple[str, ...] = ("succeeded", "errored", "canceled", "expired")
+USAGE_FIELDS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+_loads = json.loads
+
+
+class ResultChecker:
+    """Checks the lines of one batch's results, in stream order, and sums counts and token usage."""
+
+    def __init__(self, batch_id: str) -> None:
+        self.batch_id = batch_id
+        self.lines = 0
+        self.counts: dict[str, int] = dict.fromkeys(RESULT_TYPES, 0)
+        self.usage: dict[str, int] = dict.fromkeys(USAGE_FIELDS, 0)
+        # One string per request: 100k ids of up to 64 chars is a few MB, bounded by the batch size limit.
+        self._seen: set[str] = set()
+
+    def check(self, line: bytes) -> str:
+        """Check one line (with its newline) and return its result type."""
+        self.lines += 1
+        try:
+            obj = _loads(line)
+            custom_id = obj["custom_id"]
+            result = obj["result"]
+            result_type = result["type"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self._bad_line(line, exc) from None
+        if not isinstance(custom_id, str) or not custom_id:
+            raise self._bad_line(line, "custom_id is not a non-empty string")
+        if result_type not in self.counts:
+            raise self._bad_line(
+                line, f"unknown result type {result_type!r} (expected one of {RESULT_TYPES})"
+            )
+        if custom_id in self._seen:
+            raise ResultsCheckError(
+                f"batch {self.batch_id}: custom_id {custom_id!r} appears twice in the results (again on line "
+                f"{self.lines}); the API sends one result per request, so the stream is corrupt. Nothing was "
+                "landed; fetch the results again, and report the batch id if it persists.",
+                batch_id=self.batch_id,
+                line=self.lines,
+            )
+        self._seen.add(custom_id)
+        self.counts[result_type] += 1
+        if result_type == "succeeded":
+            self._add_usage(result)
+        return str(result_type)
+
+    def _add_usage(self, result: dict[str, Any]) -> None:
+        try:
+            usage = result["message"]["usage"]
+        except (KeyError, TypeError):
+            raise self._bad_line(None, "a succeeded result without result.message.usage") from None
+        totals = self.usage
+        for field in USAGE_FIELDS:
+            value = usage.get(field)
+            if isinstance(value, int):
+                totals[field] += value
+
+    def verify_counts(self, expected: dict[str, int]) -> None:
+        """Compare the line counts per result type with the batch's ``request_counts``."""
+        wanted = {t: int(expected.get(t, 0)) for t in RESULT_TYPES}
+        if wanted == self.counts:
+            return
+        diffs = ", ".join(
+            f"{t}: expected {wanted[t]}, got {self.counts[t]}"
+            for t in RESULT_TYPES
+            if wanted[t] != self.counts[t]
+        )
+        raise ResultsCountMismatchError(
+            f"batch {self.batch_id}: the results do not match the batch's request_counts ({diffs}; "
+            f"{self.lines} lines in total, {sum(wanted.values())} expected). Nothing was landed under the "
+            "final name; fetch the results again, and report the batch id if it persists.",
+            batch_id=self.batch_id,
+            expected=wanted,
+            got=dict(self.counts),
+        )
+
+    def _bad_line(self, line: bytes | None, why: object) -> ResultsCheckError:
+        head = "" if line is None else f" (starts with {line[:80]!r})"
+        return ResultsCheckError(
+            f"batch {self.batch_id}: results line {self.lines} is not a valid result: {why}{head}. Each line "
+            'must be a JSON object with a string "custom_id" and a "result" whose "type" is one of '
+            f"{', '.join(RESULT_TYPES)}.",
+            batch_id=self.batch_id,
+            line=self.lines,
+        )

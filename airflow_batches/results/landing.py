@@ -1,0 +1,480 @@
+"""``land_results``: stream ended batches' results into object storage, checked and atomic, and describe them.
+
+Per batch: retrieve it once (its ``request_counts`` are the expected line counts), refuse or wait when it has
+not ended, apply the overwrite policy, then stream the results into the destination (see ``stream`` and
+``sink``) while checking every line; the object appears only after the whole stream arrived and matched the
+counts. A broken stream is fetched again from the start, up to ``max_attempts`` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import zlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Protocol
+
+from airflow.sdk import ObjectStoragePath
+
+from airflow_batches.api.errors import (
+    APIConnectionError,
+    BatchNotEndedError,
+    InternalServerError,
+    OverloadedError,
+    RateLimitError,
+    RequestTimeoutError,
+    ResultsArchivedError,
+    ResultsStreamError,
+)
+from airflow_batches.api.models import MessageBatch
+from airflow_batches.batch_ref import normalize_batch_ids
+from airflow_batches.results.checker import RESULT_TYPES, USAGE_FIELDS, ResultChecker
+from airflow_batches.results.errors import (
+    DestinationExistsError,
+    ResultsCheckError,
+    ResultsCountMismatchError,
+    ResultsWaitTimeoutError,
+)
+from airflow_batches.results.manifest import FileEntry, Manifest, ResultCounts, UsageTotals
+from airflow_batches.results.options import (
+    Compression,
+    OverwritePolicy,
+    normalize_compression,
+    normalize_overwrite,
+)
+from airflow_batches.results.progress import Progress
+from airflow_batches.results.sink import AtomicObject, clean_uri
+from airflow_batches.results.stream import LoopThread, iter_line_chunks
+
+__all__ = ["ResultsService", "ServiceSource", "land_results"]
+
+log = logging.getLogger(__name__)
+
+_GZIP_LEVEL = 6  # most of level 9's ratio on JSON text at a fraction of its CPU
+_READ_BLOCK = 1 << 20
+
+
+class ResultsService(Protocol):
+    """What the landing needs of ``BatchServiceAsync``."""
+
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any: ...
+
+    async def retrieve(self, batch_id: str) -> MessageBatch: ...
+
+    def results_lines(self, batch_id: str) -> AsyncIterator[bytes]: ...
+
+
+class ServiceSource(Protocol):
+    """``BatchHook``, or anything else that makes a fresh service (the landing closes it)."""
+
+    def get_service(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class _Options:
+    split_by_type: bool
+    overwrite: OverwritePolicy
+    compression: Compression | None
+    wait: bool
+    wait_timeout: float
+    poll_interval: float
+    max_attempts: int
+    retry_backoff: float
+    chunk_bytes: int
+    block_size: int
+
+    @property
+    def suffix(self) -> str:
+        return ".jsonl.gz" if self.compression == "gzip" else ".jsonl"
+
+
+@dataclass
+class _Landed:
+    files: list[FileEntry]
+    counts: dict[str, int]
+    usage: dict[str, int]
+
+
+@dataclass
+class _Run:
+    runner: LoopThread
+    service: ResultsService
+    base: ObjectStoragePath
+    options: _Options
+    progress: Progress
+    landed: list[_Landed] = field(default_factory=list)
+
+
+def land_results(
+    hook: ServiceSource,
+    batch_ref: Any,
+    destination: str | ObjectStoragePath,
+    *,
+    destination_conn_id: str | None = None,
+    split_by_type: bool = False,
+    overwrite: OverwritePolicy | bool = "replace",
+    compression: Compression | None = None,
+    wait: bool = False,
+    wait_timeout: float = 3600.0,
+    poll_interval: float = 10.0,
+    max_attempts: int = 3,
+    retry_backoff: float = 2.0,
+    progress_interval: float = 5.0,
+    chunk_bytes: int = 1 << 20,
+    block_size: int = 8 << 20,
+) -> Manifest:
+    """Land the results of one batch or a batch group under ``destination`` and return the manifest.
+
+    :param hook: ``BatchHook`` (anything with ``get_service()``).
+    :param batch_ref: a batch id, a list of ids, or the ``BatchCreateOperator`` return value.
+    :param destination: a directory-like URI prefix or ``ObjectStoragePath``; each batch lands as
+        ``<destination>/<batch_id>.jsonl`` or, with ``split_by_type``,
+        ``<destination>/<batch_id>/<type>.jsonl`` (one file per result type the batch has).
+    :param destination_conn_id: the storage connection when ``destination`` is a string without one.
+    :param overwrite: an existing destination file is ``"replace"``-d atomically (default, also ``True``),
+        an ``"error"`` raised before downloading (also ``False``), or with ``"skip"`` kept when it passes the
+        same checks as a fresh landing (else replaced), so a rerun does not download again.
+    :param compression: ``"gzip"`` writes ``.jsonl.gz`` (deterministic: no timestamp in the header).
+    :param wait: wait for a batch that has not ended (polling, backing off from ``poll_interval`` to a
+        minute) up to ``wait_timeout`` seconds, instead of failing at once.
+    :param max_attempts: downloads per batch when the stream breaks; each retry starts from the beginning
+        after ``retry_backoff * 2**n`` seconds.
+    :param progress_interval: seconds between progress log lines.
+    :param chunk_bytes: lines are checked and written in groups of about this size; at most a few groups
+        are in memory at once.
+    :param block_size: the storage write block (the multipart part size on S3).
+    """
+    _refuse_running_loop()
+    batch_ids = normalize_batch_ids(batch_ref)
+    options = _Options(
+        split_by_type=split_by_type,
+        overwrite=normalize_overwrite(overwrite),
+        compression=normalize_compression(compression),
+        wait=wait,
+        wait_timeout=_positive("wait_timeout", wait_timeout),
+        poll_interval=_positive("poll_interval", poll_interval),
+        max_attempts=int(_positive("max_attempts", max_attempts)),
+        retry_backoff=max(0.0, retry_backoff),
+        chunk_bytes=int(_positive("chunk_bytes", chunk_bytes)),
+        block_size=int(_positive("block_size", block_size)),
+    )
+    base = _base_path(destination, destination_conn_id)
+    started = time.monotonic()
+    progress = Progress(log, _positive("progress_interval", progress_interval))
+    service: ResultsService = hook.get_service()
+    with LoopThread() as runner:
+        runner.run(service.__aenter__())
+        try:
+            run = _Run(runner=runner, service=service, base=base, options=options, progress=progress)
+            for index, batch_id in enumerate(batch_ids, start=1):
+                run.landed.append(_land_batch(run, batch_id, f"batch {index}/{len(batch_ids)} {batch_id}"))
+        finally:
+            runner.run(service.__aexit__(None, None, None))
+    manifest = _manifest(batch_ids, base, run.landed, time.monotonic() - started)
+    log.info(
+        "landed %d batch(es) under %s: %s lines, %s bytes, counts %s",
+        len(batch_ids),
+        manifest["destination"],
+        f"{manifest['lines']:,}",
+        f"{manifest['bytes']:,}",
+        manifest["counts"],
+    )
+    return manifest
+
+
+def _land_batch(run: _Run, batch_id: str, label: str) -> _Landed:
+    batch = _ended_batch(run, batch_id)
+    expected = {t: int(getattr(batch.request_counts, t)) for t in RESULT_TYPES}
+    targets = _targets(run, batch_id, expected)
+    existing = [path for path in targets.values() if path.exists()]
+    if existing and run.options.overwrite == "error":
+        raise _exists_error(existing)
+    if existing and run.options.overwrite == "skip" and len(existing) == len(targets):
+        try:
+            landed = _verify_existing(batch_id, targets, expected, run.options)
+        except ResultsStreamError as exc:
+            log.warning("%s: the existing files do not pass the checks (%s); landing again", label, exc)
+        else:
+            log.info("%s: already landed and checked, skipped: %s", label, [f["uri"] for f in landed.files])
+            return landed
+    attempt = 1
+    while True:
+        try:
+            return _download(run, batch_id, expected, targets, label)
+        except Exception as exc:
+            if attempt >= run.options.max_attempts or not _retryable(exc):
+                raise
+            delay = run.options.retry_backoff * 2 ** (attempt - 1)
+            log.warning(
+                "%s: results download %d/%d failed (%s); fetching again from the start in %.1f s",
+                label,
+                attempt,
+                run.options.max_attempts,
+                exc,
+                delay,
+            )
+            time.sleep(delay)
+            attempt += 1
+
+
+def _download(
+    run: _Run,
+    batch_id: str,
+    expected: dict[str, int],
+    targets: dict[str | None, ObjectStoragePath],
+    label: str,
+) -> _Landed:
+    checker = ResultChecker(batch_id)
+    check = checker.check
+    gzip_level = _GZIP_LEVEL if run.options.compression == "gzip" else None
+    objects: dict[str | None, AtomicObject] = {}
+    try:
+        for key, path in targets.items():
+            objects[key] = AtomicObject(path, gzip_level=gzip_level, block_size=run.options.block_size)
+        chunks = iter_line_chunks(
+            run.runner, lambda: run.service.results_lines(batch_id), chunk_bytes=run.options.chunk_bytes
+        )
+        single = objects.get(None)
+        for chunk in chunks:
+            if single is not None:
+                for line in chunk:
+                    check(line)
+                single.write_lines(chunk)
+            else:
+                _write_split(chunk, check, objects)
+            run.progress.add(len(chunk), sum(map(len, chunk)), label)
+        checker.verify_counts(expected)
+        if run.options.overwrite == "error":
+            # Checked before downloading too; this closes most of the window in which another writer appears.
+            existing = [path for path in targets.values() if path.exists()]
+            if existing:
+                raise _exists_error(existing)
+        for obj in objects.values():
+            obj.commit()
+    except BaseException:
+        for obj in objects.values():
+            obj.discard()
+        raise
+    log.info("%s: landed %s (%s)", label, [obj.uri for obj in objects.values()], run.progress.summary())
+    files = [
+        FileEntry(
+            batch_id=batch_id,
+            uri=obj.uri,
+            result_type=key,
+            lines=obj.lines,
+            bytes=obj.bytes,
+            sha256=obj.sha256,
+        )
+        for key, obj in objects.items()
+    ]
+    return _Landed(files=files, counts=dict(checker.counts), usage=dict(checker.usage))
+
+
+def _write_split(chunk: list[bytes], check: Any, objects: dict[str | None, AtomicObject]) -> None:
+    groups: dict[str, list[bytes]] = {}
+    for line in chunk:
+        result_type = check(line)
+        group = groups.get(result_type)
+        if group is None:
+            groups[result_type] = [line]
+        else:
+            group.append(line)
+    for result_type, lines in groups.items():
+        obj = objects.get(result_type)
+        # A type the batch has no count for has no file; verify_counts reports it once the stream ends.
+        if obj is not None:
+            obj.write_lines(lines)
+
+
+def _ended_batch(run: _Run, batch_id: str) -> MessageBatch:
+    batch = run.runner.run(run.service.retrieve(batch_id))
+    if batch.processing_status != "ended":
+        if not run.options.wait:
+            raise BatchNotEndedError(batch_id, batch.processing_status)
+        batch = _wait_until_ended(run, batch)
+    if batch.archived_at is not None:
+        raise ResultsArchivedError(batch_id, batch.archived_at.isoformat())
+    return batch
+
+
+def _wait_until_ended(run: _Run, batch: MessageBatch) -> MessageBatch:
+    deadline = time.monotonic() + run.options.wait_timeout
+    delay = run.options.poll_interval
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ResultsWaitTimeoutError(batch.id, batch.processing_status, run.options.wait_timeout)
+        log.info(
+            "batch %s is %s (%s); checking again in %.0f s",
+            batch.id,
+            batch.processing_status,
+            batch.request_counts.model_dump(),
+            min(delay, remaining),
+        )
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 1.5, 60.0)
+        batch = run.runner.run(run.service.retrieve(batch.id))
+        if batch.processing_status == "ended":
+            return batch
+
+
+def _targets(run: _Run, batch_id: str, expected: dict[str, int]) -> dict[str | None, ObjectStoragePath]:
+    suffix = run.options.suffix
+    if not run.options.split_by_type:
+        return {None: run.base / f"{batch_id}{suffix}"}
+    return {t: run.base / batch_id / f"{t}{suffix}" for t in RESULT_TYPES if expected[t] > 0}
+
+
+def _verify_existing(
+    batch_id: str,
+    targets: dict[str | None, ObjectStoragePath],
+    expected: dict[str, int],
+    options: _Options,
+) -> _Landed:
+    """Read existing files through the same checks as a download (the ``"skip"`` policy)."""
+    checker = ResultChecker(batch_id)
+    files: list[FileEntry] = []
+    for key, path in targets.items():
+        stored = _StoredFile(clean_uri(path), batch_id, compressed=options.compression is not None)
+        lines = 0
+        with path.fs.open(path.path, "rb") as raw:
+            for line in stored.lines(raw):
+                result_type = checker.check(line)
+                lines += 1
+                if key is not None and result_type != key:
+                    raise ResultsCheckError(
+                        f"{stored.uri} holds a {result_type!r} result on line {lines}", batch_id=batch_id
+                    )
+        files.append(
+            FileEntry(
+                batch_id=batch_id,
+                uri=stored.uri,
+                result_type=key,
+                lines=lines,
+                bytes=stored.bytes,
+                sha256=stored.sha256.hexdigest(),
+            )
+        )
+    checker.verify_counts(expected)
+    return _Landed(files=files, counts=dict(checker.counts), usage=dict(checker.usage))
+
+
+class _StoredFile:
+    """Reads a landed file back: its lines (gunzipped on the fly) and the size and sha256 of its bytes."""
+
+    def __init__(self, uri: str, batch_id: str, *, compressed: bool) -> None:
+        self.uri = uri
+        self.batch_id = batch_id
+        self.compressed = compressed
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+
+    def lines(self, raw: Any) -> Iterator[bytes]:
+        inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if self.compressed else None
+        pending = b""
+        for block in iter(lambda: raw.read(_READ_BLOCK), b""):
+            self.sha256.update(block)
+            self.bytes += len(block)
+            data = inflate.decompress(block) if inflate is not None else block
+            parts = (pending + data).split(b"\n")
+            pending = parts.pop()
+            for part in parts:
+                yield part + b"\n"
+        if pending or (inflate is not None and not inflate.eof):
+            raise ResultsCheckError(
+                f"{self.uri} is truncated (no final newline, or no gzip end)", batch_id=self.batch_id
+            )
+
+
+def _manifest(
+    batch_ids: list[str], base: ObjectStoragePath, landed: list[_Landed], duration: float
+) -> Manifest:
+    counts = ResultCounts(succeeded=0, errored=0, canceled=0, expired=0)
+    usage = UsageTotals(
+        input_tokens=0, output_tokens=0, cache_creation_input_tokens=0, cache_read_input_tokens=0
+    )
+    files: list[FileEntry] = []
+    for item in landed:
+        files.extend(item.files)
+        for result_type in RESULT_TYPES:
+            counts[result_type] += item.counts[result_type]  # type: ignore[literal-required]
+        for name in USAGE_FIELDS:
+            usage[name] += item.usage[name]  # type: ignore[literal-required]
+    return Manifest(
+        batch_ids=batch_ids,
+        destination=clean_uri(base),
+        files=files,
+        counts=counts,
+        lines=sum(f["lines"] for f in files),
+        bytes=sum(f["bytes"] for f in files),
+        usage=usage,
+        duration_seconds=round(duration, 3),
+    )
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A broken or short stream is fetched again; content that is wrong in itself is not."""
+    if isinstance(exc, ResultsCountMismatchError):
+        return exc.short
+    if isinstance(exc, ResultsCheckError):
+        return False
+    return isinstance(
+        exc,
+        ResultsStreamError
+        | APIConnectionError
+        | InternalServerError
+        | OverloadedError
+        | RateLimitError
+        | RequestTimeoutError,
+    )
+
+
+def _exists_error(existing: list[ObjectStoragePath]) -> DestinationExistsError:
+    names = ", ".join(clean_uri(path) for path in existing)
+    return DestinationExistsError(
+        f"destination file(s) already exist: {names}; overwrite='error' keeps them. Use "
+        "overwrite='replace' to swap them atomically, overwrite='skip' to keep files that pass the checks, "
+        "or another destination."
+    )
+
+
+def _base_path(destination: str | ObjectStoragePath, conn_id: str | None) -> ObjectStoragePath:
+    if isinstance(destination, ObjectStoragePath):
+        return destination if conn_id is None else ObjectStoragePath(destination, conn_id=conn_id)
+    if not isinstance(destination, str) or not destination.strip():
+        raise ValueError(
+            f"destination must be a URI such as 's3://bucket/prefix/' or 'file:///data/results/', or an "
+            f"ObjectStoragePath; got {destination!r}"
+        )
+    text = destination.strip()
+    if "://" not in text:
+        raise ValueError(
+            f"destination {text!r} has no scheme; write it as a URI, e.g. 'file://{text}' for a local "
+            f"directory or 's3://bucket/{text.lstrip('/')}' for S3"
+        )
+    return ObjectStoragePath(text, conn_id=conn_id)
+
+
+def _positive(name: str, value: float) -> float:
+    if not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _refuse_running_loop() -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        "land_results is synchronous (it writes through object storage, whose S3 filesystem cannot be built "
+        "inside a running event loop); call it from synchronous code, e.g. `await asyncio.to_thread(...)`"
+    )

@@ -1,0 +1,41 @@
+"""The manifest of a landing (the contract's shape): small, JSON-serializable, safe for XCom."""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+__all__ = ["FileEntry", "Manifest", "ResultCounts", "UsageTotals"]
+
+
+class FileEntry(TypedDict):
+    batch_id: str
+    uri: str
+    result_type: str | None  # None when all result types share one file
+    lines: int
+    bytes: int  # as stored (compressed with gzip)
+    sha256: str  # of the stored bytes
+
+
+class ResultCounts(TypedDict):
+    succeeded: int
+    errored: int
+    canceled: int
+    expired: int
+
+
+class UsageTotals(TypedDict):
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+
+
+class Manifest(TypedDict):
+    batch_ids: list[str]
+    destination: str
+    files: list[FileEntry]
+    counts: ResultCounts
+    lines: int
+    bytes: int
+    usage: UsageTotals
+    duration_seconds: float
