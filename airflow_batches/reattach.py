@@ -1,0 +1,178 @@
+"""Remember which batches a create task made, so a retry reattaches to them instead of paying twice.
+
+Why Airflow's task state store: in Airflow 3 a new try starts by clearing the task's XComs (only a resume from
+deferral keeps them), so XCom cannot carry the batch ids from a crashed try to the next one. Airflow 3.3 added
+``context["task_state_store"]``: key/value rows scoped to (dag_id, run_id, task_id, map_index) in the metadata
+database, shared by every try of that task instance and kept after a crash. ``CreateLedger`` keeps one value
+in it (``LEDGER_KEY``)::
+
+    {"fingerprint": <sha256 of the group>, "parts": [{"fingerprint", "requests", "batch_id", "started_at"}]}
+
+``parts`` has one entry per batch of the group, in order. Before each ``create`` the part gets
+``started_at``; right after ``create`` returns it gets ``batch_id``. A retry with the same input (same group
+fingerprint) reuses every recorded ``batch_id`` and creates only the parts that have none, so a crash in the
+middle of a group resumes where it stopped. A retry with different input starts a new ledger.
+
+The one window no client can close: the server has created a batch but the crash comes before the response
+(and so the id) arrives. The part then has ``started_at`` and no ``batch_id``; the retry logs a warning that
+names the time and size so the orphan can be found with ``list`` and cancelled, and creates the batch again.
+
+Without a task state store (Airflow < 3.3) the ledger lives in memory only and a warning says that retries
+will create new batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+__all__ = ["LEDGER_KEY", "CreateLedger", "LedgerPart", "StateStore", "group_fingerprint"]
+
+LEDGER_KEY = "airflow_batches.create_ledger"
+
+log = logging.getLogger(__name__)
+
+
+class StateStore(Protocol):
+    """The part of Airflow's ``TaskStateStoreAccessor`` the ledger uses."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+def group_fingerprint(part_fingerprints: Sequence[str]) -> str:
+    """One sha256 for the whole group: the same requests split the same way give the same value."""
+    digest = hashlib.sha256()
+    for part in part_fingerprints:
+        digest.update(part.encode("ascii"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+@dataclass
+class LedgerPart:
+    fingerprint: str
+    requests: int
+    batch_id: str | None = None
+    started_at: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.fingerprint,
+            "requests": self.requests,
+            "batch_id": self.batch_id,
+            "started_at": self.started_at,
+        }
+
+
+class CreateLedger:
+    """Which batch of a group has been created, persisted after every change."""
+
+    def __init__(self, store: StateStore | None, fingerprint: str, parts: list[LedgerPart]) -> None:
+        self._store = store
+        self.fingerprint = fingerprint
+        self.parts = parts
+
+    @classmethod
+    def load(
+        cls,
+        store: StateStore | None,
+        parts: Sequence[tuple[str, int]],
+        *,
+        where: str = "this task",
+    ) -> CreateLedger:
+        """The ledger for ``(fingerprint, request_count)`` parts, reusing a matching earlier one."""
+        fresh = [LedgerPart(fingerprint=fp, requests=n) for fp, n in parts]
+        fingerprint = group_fingerprint([fp for fp, _ in parts])
+        if store is None:
+            log.warning(
+                "No task_state_store in the task context (it needs Airflow 3.3+): a retry of %s cannot find "
+                "the batches this try creates and would create new ones. Set retries=0 or upgrade Airflow.",
+                where,
+            )
+            return cls(None, fingerprint, fresh)
+        stored = store.get(LEDGER_KEY)
+        if not isinstance(stored, Mapping) or stored.get("fingerprint") != fingerprint:
+            if isinstance(stored, Mapping):
+                earlier = [p.get("batch_id") for p in stored.get("parts", []) if isinstance(p, Mapping)]
+                log.info(
+                    "An earlier try of %s created %s for different input (fingerprint changed); they "
+                    "are left alone and new batches are created for the current input.",
+                    where,
+                    [b for b in earlier if b] or "no batch",
+                )
+            return cls(store, fingerprint, fresh)
+        stored_parts = stored.get("parts")
+        if not isinstance(stored_parts, list):
+            stored_parts = []
+        stored_parts = stored_parts + [None] * (len(fresh) - len(stored_parts))
+        ledger = cls(
+            store, fingerprint, [_part_from_json(p, f) for p, f in zip(stored_parts, fresh, strict=True)]
+        )
+        for index, part in enumerate(ledger.parts):
+            if part.batch_id:
+                log.info(
+                    "Reattaching to batch %s (part %d of %d) created by an earlier try.",
+                    part.batch_id,
+                    index + 1,
+                    len(ledger.parts),
+                )
+            elif part.started_at:
+                log.warning(
+                    "An earlier try started creating part %d of %d (%d requests) at %s and stopped before "
+                    "the API answered. The server may have created that batch anyway (this window cannot be "
+                    "closed from the client): look for a batch created around then with %d requests in "
+                    "`list` and cancel it if it exists. Creating the part again now.",
+                    index + 1,
+                    len(ledger.parts),
+                    part.requests,
+                    part.started_at,
+                    part.requests,
+                )
+        return ledger
+
+    def batch_id(self, index: int) -> str | None:
+        return self.parts[index].batch_id
+
+    def mark_started(self, index: int) -> None:
+        """Record the intent before ``create`` so a crash inside the call is reported on retry."""
+        self.parts[index].started_at = datetime.now(UTC).isoformat()
+        self._save()
+
+    def record(self, index: int, batch_id: str) -> None:
+        """Record the created batch right after ``create`` returns, before anything else can fail."""
+        self.parts[index].batch_id = batch_id
+        self._save()
+
+    @staticmethod
+    def discard(store: StateStore | None) -> None:
+        """Drop the ledger once the task succeeded: clearing the task later means "run it again"."""
+        if store is not None:
+            store.delete(LEDGER_KEY)
+
+    def _save(self) -> None:
+        if self._store is not None:
+            self._store.set(
+                LEDGER_KEY,
+                {"fingerprint": self.fingerprint, "parts": [part.as_json() for part in self.parts]},
+            )
+
+
+def _part_from_json(stored: Any, fresh: LedgerPart) -> LedgerPart:
+    if not isinstance(stored, Mapping) or stored.get("fingerprint") != fresh.fingerprint:
+        return fresh
+    batch_id = stored.get("batch_id")
+    started_at = stored.get("started_at")
+    return LedgerPart(
+        fingerprint=fresh.fingerprint,
+        requests=fresh.requests,
+        batch_id=batch_id if isinstance(batch_id, str) and batch_id else None,
+        started_at=started_at if isinstance(started_at, str) else None,
+    )
