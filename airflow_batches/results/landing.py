@@ -9,6 +9,7 @@ counts. A broken stream is fetched again from the start, up to ``max_attempts`` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -69,7 +70,7 @@ class ResultsService(Protocol):
 
     async def retrieve(self, batch_id: str) -> MessageBatch: ...
 
-    def results_lines(self, batch_id: str) -> AsyncIterator[bytes]: ...
+    def results_lines(self, batch_id: str, *, batch: MessageBatch | None = None) -> AsyncIterator[bytes]: ...
 
 
 class ServiceSource(Protocol):
@@ -208,7 +209,7 @@ def _land_batch(run: _Run, batch_id: str, label: str) -> _Landed:
     attempt = 1
     while True:
         try:
-            return _download(run, batch_id, expected, targets, label)
+            return _download(run, batch, expected, targets, label)
         except Exception as exc:
             if attempt >= run.options.max_attempts or not _retryable(exc):
                 raise
@@ -227,11 +228,12 @@ def _land_batch(run: _Run, batch_id: str, label: str) -> _Landed:
 
 def _download(
     run: _Run,
-    batch_id: str,
+    batch: MessageBatch,
     expected: dict[str, int],
     targets: dict[str | None, ObjectStoragePath],
     label: str,
 ) -> _Landed:
+    batch_id = batch.id
     checker = ResultChecker(batch_id)
     check = checker.check
     gzip_level = _GZIP_LEVEL if run.options.compression == "gzip" else None
@@ -240,17 +242,21 @@ def _download(
         for key, path in targets.items():
             objects[key] = AtomicObject(path, gzip_level=gzip_level, block_size=run.options.block_size)
         chunks = iter_line_chunks(
-            run.runner, lambda: run.service.results_lines(batch_id), chunk_bytes=run.options.chunk_bytes
+            run.runner,
+            lambda: run.service.results_lines(batch_id, batch=batch),
+            chunk_bytes=run.options.chunk_bytes,
         )
         single = objects.get(None)
-        for chunk in chunks:
-            if single is not None:
-                for line in chunk:
-                    check(line)
-                single.write_lines(chunk)
-            else:
-                _write_split(chunk, check, objects)
-            run.progress.add(len(chunk), sum(map(len, chunk)), label)
+        # closing(): a failed check must stop the reader and release the connection now, not at GC.
+        with contextlib.closing(chunks):
+            for chunk in chunks:
+                if single is not None:
+                    for line in chunk:
+                        check(line)
+                    single.write_lines(chunk)
+                else:
+                    _write_split(chunk, check, objects)
+                run.progress.add(len(chunk), sum(map(len, chunk)), label)
         checker.verify_counts(expected)
         if run.options.overwrite == "error":
             # Checked before downloading too; this closes most of the window in which another writer appears.
