@@ -94,7 +94,8 @@ class ApiSession:
             parsed = httpx.URL(url)
         except httpx.InvalidURL as exc:
             raise UnsafeURLError(f"not a usable URL: {url!r:.200} ({exc})") from None
-        if not parsed.is_relative_url:
+        if parsed.scheme or parsed.host:  # absolute, or scheme-relative ("//host/path")
+            parsed = self.base_url.join(parsed)
             if origin_of(parsed) != self._origin:
                 raise UnsafeURLError(
                     f"refusing to request {parsed.copy_with(query=None)}: it is not on the origin of "
@@ -224,7 +225,8 @@ class ApiSession:
         )
         if decision is Decision.AMBIGUOUS:
             raise AmbiguousCreateError(_ambiguous_message(creates, str(error)), cause=error) from error
-        raise error from exc
+        # Not chained: an httpx error carries the request, headers and key included.
+        raise error from None
 
 
 def _ambiguous_message(creates: str | None, failure: str) -> str:

@@ -349,4 +349,4 @@ async def _body_chunks(
             f"{exc or 'no details'}); fetch the results again from the start",
             batch_id=batch_id,
             request_id=request_id,
-        ) from exc
+        ) from None  # not chained: an httpx error carries the request, headers and key included

@@ -1,0 +1,63 @@
+"""Exact line splitting of a chunked results body."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+
+from airflow_batches.api import ResultsStreamError
+from airflow_batches.api.jsonl import aiter_lines_exact
+
+
+async def chunked(data: bytes, sizes: list[int]) -> AsyncIterator[bytes]:
+    start = 0
+    for size in sizes:
+        yield data[start : start + size]
+        start += size
+    if start < len(data):
+        yield data[start:]
+
+
+async def lines_of(data: bytes, sizes: list[int]) -> list[bytes]:
+    return [line async for line in aiter_lines_exact(chunked(data, sizes))]
+
+
+LINES = [b'{"custom_id":"a","result":{"type":"canceled"}}\n', b'{"x":"\xc3\xa9 \\u00e9"}\n', b"{}\r\n"]
+
+
+@pytest.mark.parametrize("sizes", [[10_000], [1] * 200, [3, 0, 7, 50, 1], [48, 1, 1]])
+async def test_lines_come_out_byte_exact_whatever_the_chunking(sizes: list[int]) -> None:
+    assert await lines_of(b"".join(LINES), sizes) == LINES
+
+
+async def test_random_chunking_of_many_lines() -> None:
+    rng = random.Random(7)
+    lines = [b'{"n":%d,"pad":"%s"}\n' % (i, b"x" * rng.randrange(0, 300)) for i in range(2000)]
+    data = b"".join(lines)
+    sizes = [rng.randrange(0, 700) for _ in range(len(data) // 300)]
+    assert await lines_of(data, sizes) == lines
+
+
+async def test_a_line_spanning_many_chunks() -> None:
+    big = b'{"text":"' + b"y" * 100_000 + b'"}\n'
+    assert await lines_of(big + LINES[0], [1000] * 101) == [big, LINES[0]]
+
+
+async def test_missing_final_newline_is_a_cut_stream() -> None:
+    with pytest.raises(ResultsStreamError) as info:
+        await lines_of(LINES[0] + b'{"custom_id":"b"', [5, 100])
+    assert info.value.line == 2
+    assert "ended in the middle of line 2" in str(info.value) and "1 complete lines" in str(info.value)
+
+
+@pytest.mark.parametrize("blank", [b"\n", b"  \n", b"\r\n"])
+async def test_a_blank_line_is_an_error(blank: bytes) -> None:
+    with pytest.raises(ResultsStreamError, match="line 2 is blank") as info:
+        await lines_of(LINES[0] + blank + LINES[0], [1000])
+    assert info.value.line == 2
+
+
+async def test_empty_body_gives_no_lines() -> None:
+    assert await lines_of(b"", []) == []
