@@ -5,26 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ops_fakes import DictStore
+
 from airflow_batches.reattach import LEDGER_KEY, CreateLedger, group_fingerprint
-
-
-class DictStore:
-    """Stands in for Airflow's TaskStateStoreAccessor: the same get/set/delete, kept in a dict."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-        self.writes = 0
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def set(self, key: str, value: Any) -> None:
-        self.writes += 1
-        self.data[key] = value
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
 
 PARTS = [("a" * 64, 3), ("b" * 64, 2)]
 

@@ -1,0 +1,249 @@
+"""``BatchCreateOperator``: validate, split and submit requests as a group of batches, then wait for them.
+
+Flow of one try:
+
+1. Read the requests (inline, XCom, or a JSONL file streamed line by line) and spool them into ready-to-send
+   bodies with ``spool_batches``: every problem in the input fails the task here, before any paid request.
+2. Look up the create ledger (``airflow_batches.reattach``): batches an earlier try of this task made for the
+   same input are reused; only the missing ones are created, each recorded right after ``create`` returns.
+3. Push the batch group to XCom, check the batches' state (all ended: finish now), then wait: defer to
+   ``BatchTrigger`` (``deferrable=True``) or run the same trigger in the worker.
+4. ``execute_complete`` validates the event, cancels on timeout only when ``cancel_on_timeout``, applies the
+   partial-failure policy (``airflow_batches.outcome``) and returns the group with its final counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY, AirflowFailException, BaseOperator, conf
+
+from airflow_batches.api.errors import (
+    APIConnectionError,
+    InternalServerError,
+    OverloadedError,
+    RateLimitError,
+    RequestValidationError,
+)
+from airflow_batches.api.requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, SpooledBatch, spool_batches
+from airflow_batches.hooks.batch import BatchHook
+from airflow_batches.operators.cancelling import cancel_unfinished
+from airflow_batches.operators.group import new_group, with_state
+from airflow_batches.operators.request_source import describe_source, iter_request_items
+from airflow_batches.operators.waiting import absolute_deadline, raise_for_event, wait_blocking
+from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
+from airflow_batches.reattach import CreateLedger, group_fingerprint
+from airflow_batches.triggers.batch import BatchTrigger
+from airflow_batches.triggers.events import validate_event
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["BatchCreateOperator", "BatchRequestsInvalidError"]
+
+_TRANSIENT = (APIConnectionError, RateLimitError, InternalServerError, OverloadedError)
+
+
+class BatchRequestsInvalidError(AirflowFailException):
+    """The requests break the API's rules; nothing was sent. Retrying the same input cannot help."""
+
+
+class BatchCreateOperator(BaseOperator):
+    """Submit Message Batches requests (split into as many batches as needed) and wait for them to end.
+
+    :param requests: a list of ``{"custom_id", "params"}`` objects, an XCom value holding one, or the URI /
+        ``ObjectStoragePath`` of a JSONL file with one request per line (streamed, never loaded whole).
+    :param conn_id: Airflow connection (conn type ``anthropic_batches`` or ``anthropic``).
+    :param default_model: ``params.model`` for requests that do not set one.
+    :param deferrable: wait in the triggerer (frees the worker slot) instead of in the worker.
+    :param wait_for_completion: wait until every batch has ended; ``False`` returns right after creating.
+    :param poll_interval: seconds between state checks.
+    :param timeout: seconds to wait, from the start of the try; an absolute deadline kept across deferrals
+        and triggerer restarts. When it passes the task fails (and a retry reattaches to the same batches).
+    :param cancel_on_kill: cancel the batches when the task is killed (marked failed/success, cleared).
+    :param cancel_on_timeout: cancel the batches when ``timeout`` passes; otherwise they keep running.
+    :param max_failure_ratio: fail when errored + expired requests exceed this share of all requests.
+    :param on_all_canceled: what to do when every request was canceled: ``fail``, ``skip`` or ``succeed``.
+    :param max_requests_per_batch: split the input into batches of at most this many requests.
+    :param max_bytes_per_batch: ... and at most this many bytes of request body.
+
+    Returns the batch group (``batch_ids``, ``request_counts``, ``total_requests``, ``fingerprint``,
+    ``processing_status``, ``counts``), which ``BatchSensor`` and ``BatchResultsOperator`` accept unchanged.
+    """
+
+    template_fields: Sequence[str] = ("requests", "default_model")
+    ui_color = "#d4a27f"
+
+    def __init__(
+        self,
+        *,
+        requests: Any,
+        conn_id: str = "anthropic_default",
+        default_model: str | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        wait_for_completion: bool = True,
+        poll_interval: float = 30.0,
+        timeout: float | None = None,
+        cancel_on_kill: bool = False,
+        cancel_on_timeout: bool = False,
+        max_failure_ratio: float | None = None,
+        on_all_canceled: OnAllCanceled = "fail",
+        max_requests_per_batch: int = MAX_REQUESTS_PER_BATCH,
+        max_bytes_per_batch: int = MAX_BATCH_BYTES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds or None, got {timeout!r}")
+        if not 1 <= max_requests_per_batch <= MAX_REQUESTS_PER_BATCH:
+            raise ValueError(
+                f"max_requests_per_batch must be between 1 and {MAX_REQUESTS_PER_BATCH}, "
+                f"got {max_requests_per_batch!r}"
+            )
+        if not 1 <= max_bytes_per_batch <= MAX_BATCH_BYTES:
+            raise ValueError(
+                f"max_bytes_per_batch must be between 1 and {MAX_BATCH_BYTES}, got {max_bytes_per_batch!r}"
+            )
+        validate_policy(max_failure_ratio, on_all_canceled)
+        self.requests = requests
+        self.conn_id = conn_id
+        self.default_model = default_model
+        self.deferrable = deferrable
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.cancel_on_kill = cancel_on_kill
+        self.cancel_on_timeout = cancel_on_timeout
+        self.max_failure_ratio = max_failure_ratio
+        self.on_all_canceled = on_all_canceled
+        self.max_requests_per_batch = max_requests_per_batch
+        self.max_bytes_per_batch = max_bytes_per_batch
+        self._batch_ids: list[str] = []
+
+    @property
+    def hook(self) -> BatchHook:
+        return BatchHook(anthropic_conn_id=self.conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        deadline = absolute_deadline(self.timeout)
+        hook = self.hook
+        group = self._submit(context, hook)
+        self._batch_ids = list(group["batch_ids"])
+        # Downstream tasks and humans see the ids while the task waits (and after a crash while waiting).
+        context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=group)
+        if not self.wait_for_completion:
+            CreateLedger.discard(context.get("task_state_store"))
+            return group
+
+        try:
+            group = with_state(group, [hook.retrieve(batch_id) for batch_id in self._batch_ids])
+        except _TRANSIENT as exc:
+            self.log.warning("Could not check the batches' state before waiting (%s); waiting anyway.", exc)
+        if group["processing_status"] == "ended":
+            self.log.info("Every batch has already ended; not waiting.")
+            return self._finish(context, group)
+
+        trigger = BatchTrigger(
+            batch_id=self._batch_ids,
+            conn_id=self.conn_id,
+            poll_interval=self.poll_interval,
+            deadline=deadline,
+            cancel_on_kill=self.cancel_on_kill,
+        )
+        if self.deferrable:
+            self.defer(trigger=trigger, method_name="execute_complete", kwargs={"group": group})
+        return self.execute_complete(context, wait_blocking(trigger), group=group)
+
+    def execute_complete(
+        self, context: Context, event: Any, group: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        checked = validate_event(event)
+        if group is None:
+            group = {"batch_ids": list(checked["batch_ids"])}
+        if checked["status"] == "timeout" and self.cancel_on_timeout:
+            unfinished = [b["id"] for b in checked["batches"] if b["processing_status"] != "ended"]
+            self.log.warning("Timeout reached; cancelling the unfinished batches %s.", unfinished)
+            cancel_unfinished(self.hook, unfinished)
+        elif checked["status"] == "timeout":
+            self.log.warning(
+                "Timeout reached; the batches keep running (cancel_on_timeout=False): cancel them "
+                "or wait for them with BatchSensor."
+            )
+        raise_for_event(checked)
+        return self._finish(
+            context, {**group, "processing_status": "ended", "counts": dict(checked["counts"])}
+        )
+
+    def on_kill(self) -> None:
+        # Only the blocking path gets here; a deferred task is cancelled by the trigger's on_kill.
+        if self.cancel_on_kill and self._batch_ids:
+            self.log.warning("Task killed; cancelling batches %s (cancel_on_kill=True).", self._batch_ids)
+            cancel_unfinished(self.hook, self._batch_ids)
+
+    def _submit(self, context: Context, hook: BatchHook) -> dict[str, Any]:
+        source = describe_source(self.requests)
+        with contextlib.ExitStack() as stack:
+            spooled = self._spool(source)
+            for part in spooled:
+                stack.callback(part.cleanup)
+            self.log.info(
+                "Validated %d requests from %s into %d batch(es): %s",
+                sum(p.request_count for p in spooled),
+                source,
+                len(spooled),
+                ", ".join(f"{p.request_count} requests / {p.nbytes} bytes" for p in spooled),
+            )
+            ledger = CreateLedger.load(
+                context.get("task_state_store"),
+                [(p.fingerprint, p.request_count) for p in spooled],
+                where=f"task {self.task_id}",
+            )
+            batch_ids = [self._create_part(hook, ledger, index, part) for index, part in enumerate(spooled)]
+            return new_group(
+                batch_ids,
+                [p.request_count for p in spooled],
+                group_fingerprint([p.fingerprint for p in spooled]),
+            )
+
+    def _spool(self, source: str) -> list[SpooledBatch]:
+        try:
+            return spool_batches(
+                iter_request_items(self.requests),
+                max_requests=self.max_requests_per_batch,
+                max_bytes=self.max_bytes_per_batch,
+                default_model=self.default_model,
+            )
+        except RequestValidationError as exc:
+            raise BatchRequestsInvalidError(f"The requests from {source} are invalid. {exc}") from None
+
+    def _create_part(self, hook: BatchHook, ledger: CreateLedger, index: int, part: SpooledBatch) -> str:
+        known = ledger.batch_id(index)
+        if known:
+            return known
+        ledger.mark_started(index)
+        batch = hook.create(part)
+        ledger.record(index, batch.id)
+        self.log.info(
+            "Created batch %s (%d of %d, %d requests, %s .. %s).",
+            batch.id,
+            index + 1,
+            len(ledger.parts),
+            part.request_count,
+            part.first_custom_id,
+            part.last_custom_id,
+        )
+        return batch.id
+
+    def _finish(self, context: Context, group: dict[str, Any]) -> dict[str, Any]:
+        check_outcome(
+            group["counts"],
+            max_failure_ratio=self.max_failure_ratio,
+            on_all_canceled=self.on_all_canceled,
+            batch_ids=list(group["batch_ids"]),
+        )
+        CreateLedger.discard(context.get("task_state_store"))
+        return group

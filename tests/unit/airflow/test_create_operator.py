@@ -1,0 +1,271 @@
+"""BatchCreateOperator: validation before sending, splitting, XCom before deferring, trigger kwargs,
+execute_complete mapping and reattach on retry (over an in-memory API behind the hook facade)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.providers.common.compat.sdk import AirflowSkipException, TaskDeferred
+from ops_fakes import DictStore, FakeBatchHook, context
+
+from airflow_batches.operators import create as create_module
+from airflow_batches.operators.create import BatchCreateOperator, BatchRequestsInvalidError
+from airflow_batches.operators.request_source import RequestSourceError
+from airflow_batches.outcome import BatchOutcomeError
+from airflow_batches.reattach import LEDGER_KEY
+from airflow_batches.triggers.events import BatchAccessError, BatchWaitTimeout, InvalidBatchEventError
+
+
+def reqs(count: int, prefix: str = "r") -> list[dict[str, Any]]:
+    return [
+        {
+            "custom_id": f"{prefix}-{n}",
+            "params": {"model": "m", "max_tokens": 8, "messages": [{"role": "user", "content": f"hi {n}"}]},
+        }
+        for n in range(count)
+    ]
+
+
+@pytest.fixture
+def hook(monkeypatch: pytest.MonkeyPatch) -> FakeBatchHook:
+    fake = FakeBatchHook()
+    monkeypatch.setattr(BatchCreateOperator, "hook", property(lambda self: fake))
+    return fake
+
+
+def operator(requests: Any, **kwargs: Any) -> BatchCreateOperator:
+    kwargs.setdefault("deferrable", True)
+    kwargs.setdefault("poll_interval", 5)
+    return BatchCreateOperator(task_id="create", requests=requests, **kwargs)
+
+
+def test_invalid_requests_fail_with_every_problem_before_anything_is_sent(hook: FakeBatchHook) -> None:
+    bad = reqs(3)
+    bad[0]["custom_id"] = "has space"
+    del bad[2]["params"]["max_tokens"]
+    with pytest.raises(BatchRequestsInvalidError) as info:
+        operator(bad).execute(context())
+    text = str(info.value)
+    assert "inline requests" in text and "nothing was sent" in text
+    assert "'has space'" in text and "max_tokens" in text and "r-2" in text
+    assert hook.bodies == []
+
+
+def test_jsonl_file_problems_name_the_line(hook: FakeBatchHook, tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    lines = [json.dumps(r) for r in reqs(3)]
+    lines[1] = '{"custom_id": "r-1", "params": '
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(BatchRequestsInvalidError) as info:
+        operator(str(path)).execute(context())
+    assert "line 2" in str(info.value) and str(path) in str(info.value)
+    assert hook.bodies == []
+
+
+def test_missing_file_is_a_clear_error(hook: FakeBatchHook, tmp_path: Path) -> None:
+    with pytest.raises(RequestSourceError, match="does not exist"):
+        operator((tmp_path / "nope.jsonl").as_uri()).execute(context())
+
+
+def test_requests_stream_from_a_file_uri(hook: FakeBatchHook, tmp_path: Path) -> None:
+    path = tmp_path / "requests.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in reqs(5)))
+    with pytest.raises(TaskDeferred):
+        operator(path.as_uri()).execute(context())
+    assert [r["custom_id"] for r in hook.bodies[0]["requests"]] == [f"r-{n}" for n in range(5)]
+
+
+def test_requests_rendered_as_json_text_are_read(hook: FakeBatchHook) -> None:
+    with pytest.raises(TaskDeferred):
+        operator(json.dumps(reqs(2))).execute(context())
+    assert len(hook.bodies[0]["requests"]) == 2
+
+
+def test_default_model_fills_requests_without_one(hook: FakeBatchHook) -> None:
+    requests = reqs(2)
+    del requests[0]["params"]["model"]
+    with pytest.raises(TaskDeferred):
+        operator(requests, default_model="claude-x").execute(context())
+    assert [r["params"]["model"] for r in hook.bodies[0]["requests"]] == ["claude-x", "m"]
+
+
+def test_split_into_a_group_pushed_to_xcom_before_deferring(hook: FakeBatchHook) -> None:
+    ctx = context()
+    before = time.time()
+    with pytest.raises(TaskDeferred) as info:
+        operator(reqs(7), max_requests_per_batch=3, timeout=600, cancel_on_kill=True).execute(ctx)
+    assert [len(b["requests"]) for b in hook.bodies] == [3, 3, 1]
+    ids = list(hook.batches)
+    ((key, group),) = ctx["ti"].pushed
+    assert key == "return_value"
+    assert group["batch_ids"] == ids and group["request_counts"] == [3, 3, 1] and group["total_requests"] == 7
+    assert group["processing_status"] == "in_progress" and group["counts"]["processing"] == 7
+    assert len(group["fingerprint"]) == 64
+    classpath, kwargs = info.value.trigger.serialize()
+    assert classpath == "airflow_batches.triggers.batch.BatchTrigger"
+    assert kwargs["conn_id"] == "anthropic_default" and kwargs["poll_interval"] == 5
+    assert kwargs["cancel_on_kill"] is True
+    assert before + 600 <= kwargs["deadline"] <= time.time() + 600
+    assert list(kwargs["batch_id"] if "batch_id" in kwargs else kwargs["batch_ids"]) == ids
+    assert info.value.method_name == "execute_complete"
+    assert info.value.kwargs["group"]["batch_ids"] == ids
+
+
+def test_already_ended_batches_complete_without_deferring(hook: FakeBatchHook) -> None:
+    hook.status = "ended"
+    ctx = context()
+    group = operator(reqs(2)).execute(ctx)
+    assert group["processing_status"] == "ended" and group["counts"]["succeeded"] == 2
+    assert LEDGER_KEY not in ctx["task_state_store"].data
+
+
+def test_no_wait_returns_the_group_right_after_create(hook: FakeBatchHook) -> None:
+    group = operator(reqs(2), wait_for_completion=False).execute(context())
+    assert group["batch_ids"] == list(hook.batches) and group["processing_status"] == "in_progress"
+
+
+def test_blocking_path_runs_the_same_trigger_in_the_worker(
+    hook: FakeBatchHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Any] = []
+
+    def fake_wait(trigger: Any) -> Any:
+        seen.append(trigger.serialize())
+        hook.end_all()
+        return hook.event()
+
+    monkeypatch.setattr(create_module, "wait_blocking", fake_wait)
+    group = operator(reqs(3), deferrable=False).execute(context())
+    assert seen and seen[0][0] == "airflow_batches.triggers.batch.BatchTrigger"
+    assert group["processing_status"] == "ended" and group["counts"]["succeeded"] == 3
+
+
+def test_retry_with_the_same_input_reattaches_instead_of_creating(hook: FakeBatchHook) -> None:
+    store = DictStore()
+    with pytest.raises(TaskDeferred):
+        operator(reqs(5), max_requests_per_batch=2).execute(context(store))
+    first_ids = list(hook.batches)
+    # The worker died while deferred; the retry runs execute() again with the same input.
+    with pytest.raises(TaskDeferred) as info:
+        operator(reqs(5), max_requests_per_batch=2).execute(context(store, try_number=2))
+    assert len(hook.bodies) == 3
+    assert info.value.kwargs["group"]["batch_ids"] == first_ids
+
+
+def test_crash_in_the_middle_of_a_group_resumes_with_the_missing_batches(hook: FakeBatchHook) -> None:
+    store = DictStore()
+    hook.fail_create_at = 2
+    with pytest.raises(RuntimeError):
+        operator(reqs(5), max_requests_per_batch=2).execute(context(store))
+    assert len(hook.bodies) == 1
+    hook.fail_create_at = None
+    with pytest.raises(TaskDeferred) as info:
+        operator(reqs(5), max_requests_per_batch=2).execute(context(store, try_number=2))
+    assert [len(b["requests"]) for b in hook.bodies] == [2, 2, 1]
+    assert info.value.kwargs["group"]["batch_ids"] == list(hook.batches)
+
+
+def test_retry_with_different_input_creates_anew(hook: FakeBatchHook) -> None:
+    store = DictStore()
+    with pytest.raises(TaskDeferred):
+        operator(reqs(2)).execute(context(store))
+    with pytest.raises(TaskDeferred):
+        operator(reqs(2, prefix="other")).execute(context(store, try_number=2))
+    assert len(hook.bodies) == 2
+
+
+def test_execute_complete_returns_the_group_with_final_counts_and_forgets_the_ledger(
+    hook: FakeBatchHook,
+) -> None:
+    ctx = context()
+    op = operator(reqs(4))
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(ctx)
+    assert LEDGER_KEY in ctx["task_state_store"].data
+    hook.end_all(succeeded=3, errored=1)
+    group = op.execute_complete(ctx, hook.event(), **info.value.kwargs)
+    assert group["processing_status"] == "ended"
+    assert group["counts"] == {"processing": 0, "succeeded": 3, "errored": 1, "canceled": 0, "expired": 0}
+    assert group["request_counts"] == [4]
+    assert LEDGER_KEY not in ctx["task_state_store"].data
+
+
+def test_too_many_failures_fail_the_task_and_keep_the_ledger(hook: FakeBatchHook) -> None:
+    ctx = context()
+    op = operator(reqs(4), max_failure_ratio=0.2)
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(ctx)
+    hook.end_all(succeeded=2, errored=2)
+    with pytest.raises(BatchOutcomeError, match="2 of 4"):
+        op.execute_complete(ctx, hook.event(), **info.value.kwargs)
+    assert LEDGER_KEY in ctx["task_state_store"].data
+
+
+def test_all_canceled_follows_on_all_canceled(hook: FakeBatchHook) -> None:
+    op = operator(reqs(2), on_all_canceled="skip")
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context())
+    hook.end_all(canceled=2)
+    with pytest.raises(AirflowSkipException):
+        op.execute_complete(context(), hook.event(), **info.value.kwargs)
+
+
+@pytest.mark.parametrize("cancel_on_timeout", [True, False])
+def test_timeout_cancels_only_when_asked(hook: FakeBatchHook, cancel_on_timeout: bool) -> None:
+    op = operator(reqs(2), timeout=10, cancel_on_timeout=cancel_on_timeout)
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context())
+    with pytest.raises(BatchWaitTimeout):
+        op.execute_complete(context(), hook.event("timeout", "deadline"), **info.value.kwargs)
+    assert hook.cancelled == (list(hook.batches) if cancel_on_timeout else [])
+
+
+def test_error_events_map_to_failures_that_name_the_batch(hook: FakeBatchHook) -> None:
+    op = operator(reqs(2))
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context())
+    with pytest.raises(BatchAccessError, match=next(iter(hook.batches))):
+        op.execute_complete(context(), hook.event("error", "not_found"), **info.value.kwargs)
+    with pytest.raises(InvalidBatchEventError):
+        op.execute_complete(context(), {"status": "weird"}, **info.value.kwargs)
+
+
+@pytest.mark.parametrize("cancel_on_kill", [True, False])
+def test_on_kill_while_waiting_cancels_only_with_cancel_on_kill(
+    hook: FakeBatchHook, monkeypatch: pytest.MonkeyPatch, cancel_on_kill: bool
+) -> None:
+    op = operator(reqs(1), cancel_on_kill=cancel_on_kill, deferrable=False)
+
+    def killed_while_waiting(trigger: Any) -> Any:
+        op.on_kill()
+        raise RuntimeError("task killed")
+
+    monkeypatch.setattr(create_module, "wait_blocking", killed_while_waiting)
+    with pytest.raises(RuntimeError, match="task killed"):
+        op.execute(context())
+    assert hook.cancelled == (list(hook.batches) if cancel_on_kill else [])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"poll_interval": 0}, "poll_interval"),
+        ({"timeout": -1}, "timeout"),
+        ({"max_requests_per_batch": 100_001}, "max_requests_per_batch"),
+        ({"max_bytes_per_batch": 0}, "max_bytes_per_batch"),
+        ({"max_failure_ratio": 2}, "max_failure_ratio"),
+        ({"on_all_canceled": "explode"}, "on_all_canceled"),
+    ],
+)
+def test_bad_arguments_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        operator(reqs(1), **kwargs)
+
+
+def test_a_single_mapping_is_not_a_request_list(hook: FakeBatchHook) -> None:
+    with pytest.raises(RequestSourceError, match="single mapping"):
+        operator(reqs(1)[0]).execute(context())
