@@ -1,0 +1,249 @@
+"""The event :class:`~airflow_batches.triggers.batch.BatchTrigger` fires, defined once.
+
+Shape (every branch carries the batch ids and the latest known state of each batch)::
+
+    {"status": "success" | "error" | "timeout",
+     "reason": "ended" | "deadline" | "not_found" | "auth" | "permission" | "errors_exhausted"
+               | "invalid_request",
+     "message": str,
+     "batch_ids": [...],
+     "batches": [{"id", "processing_status", "request_counts": {...}, "created_at", "ended_at", "expires_at",
+                  "cancel_initiated_at", "archived_at", "results_url"}],
+     "counts": {"processing", "succeeded", "errored", "canceled", "expired"}}   # summed over "batches"
+
+``status == "success"`` means every batch reached ``ended``; whether the task succeeds is then up to
+:mod:`airflow_batches.outcome`. Code that resumes from the trigger calls :func:`validate_event` first and
+:func:`event_exception` for anything but success.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Literal, TypedDict
+
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowSensorTimeout
+
+from airflow_batches.api.models import MessageBatch
+from airflow_batches.outcome import COUNT_KEYS, format_counts
+
+__all__ = [
+    "BatchAccessError",
+    "BatchEvent",
+    "BatchSnapshot",
+    "BatchWaitError",
+    "BatchWaitTimeout",
+    "EventReason",
+    "EventStatus",
+    "InvalidBatchEventError",
+    "RequestCounts",
+    "aggregate_counts",
+    "batch_snapshot",
+    "event_exception",
+    "make_event",
+    "validate_event",
+]
+
+EventStatus = Literal["success", "error", "timeout"]
+EventReason = Literal[
+    "ended", "deadline", "not_found", "auth", "permission", "errors_exhausted", "invalid_request"
+]
+
+_REASONS_BY_STATUS: dict[str, frozenset[str]] = {
+    "success": frozenset({"ended"}),
+    "timeout": frozenset({"deadline"}),
+    "error": frozenset({"not_found", "auth", "permission", "errors_exhausted", "invalid_request"}),
+}
+_TIMESTAMP_KEYS = ("created_at", "ended_at", "expires_at", "cancel_initiated_at", "archived_at")
+
+
+class RequestCounts(TypedDict):
+    processing: int
+    succeeded: int
+    errored: int
+    canceled: int
+    expired: int
+
+
+class BatchSnapshot(TypedDict):
+    id: str
+    processing_status: str
+    request_counts: RequestCounts
+    created_at: str | None
+    ended_at: str | None
+    expires_at: str | None
+    cancel_initiated_at: str | None
+    archived_at: str | None
+    results_url: str | None
+
+
+class BatchEvent(TypedDict):
+    status: EventStatus
+    reason: EventReason
+    message: str
+    batch_ids: list[str]
+    batches: list[BatchSnapshot]
+    counts: RequestCounts
+
+
+class InvalidBatchEventError(ValueError):
+    """A trigger event that does not follow the schema (a bug, or an event from another trigger)."""
+
+
+class BatchWaitError(AirflowException):
+    """Waiting failed on errors that may be transient (the API kept failing); a task retry reattaches."""
+
+
+class BatchAccessError(AirflowFailException):
+    """The batch cannot be read: wrong key, no permission, unknown id, bad request. Retries won't help."""
+
+
+class BatchWaitTimeout(AirflowSensorTimeout):
+    """The deadline passed before every batch ended. The batches keep running unless cancelled on purpose."""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def batch_snapshot(batch: MessageBatch) -> BatchSnapshot:
+    """The JSON-safe state of one batch, as carried in events and XCom."""
+    counts = batch.request_counts
+    return {
+        "id": batch.id,
+        "processing_status": batch.processing_status,
+        "request_counts": {
+            "processing": counts.processing,
+            "succeeded": counts.succeeded,
+            "errored": counts.errored,
+            "canceled": counts.canceled,
+            "expired": counts.expired,
+        },
+        "created_at": _iso(batch.created_at),
+        "ended_at": _iso(batch.ended_at),
+        "expires_at": _iso(batch.expires_at),
+        "cancel_initiated_at": _iso(batch.cancel_initiated_at),
+        "archived_at": _iso(batch.archived_at),
+        "results_url": batch.results_url,
+    }
+
+
+def aggregate_counts(batches: Iterable[BatchSnapshot | MessageBatch]) -> RequestCounts:
+    """Request counts summed over the batches of a group."""
+    total: RequestCounts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+    for batch in batches:
+        counts: Mapping[str, Any] = (
+            batch.request_counts.model_dump() if isinstance(batch, MessageBatch) else batch["request_counts"]
+        )
+        for key in COUNT_KEYS:
+            total[key] += int(counts[key])  # type: ignore[literal-required]
+    return total
+
+
+def make_event(
+    status: EventStatus,
+    reason: EventReason,
+    message: str,
+    batch_ids: list[str],
+    batches: Iterable[BatchSnapshot],
+) -> BatchEvent:
+    """Build an event; ``counts`` is computed from ``batches`` so the two never disagree."""
+    snapshots = list(batches)
+    return {
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "batch_ids": list(batch_ids),
+        "batches": snapshots,
+        "counts": aggregate_counts(snapshots),
+    }
+
+
+def _fail(field: str, problem: str) -> InvalidBatchEventError:
+    return InvalidBatchEventError(
+        f"malformed BatchTrigger event: {field} {problem}. Events must come from "
+        "airflow_batches.triggers.BatchTrigger (see airflow_batches.triggers.events)"
+    )
+
+
+def _check_counts(value: object, field: str) -> RequestCounts:
+    if not isinstance(value, Mapping):
+        raise _fail(field, f"must be a mapping of the five request counts, got {type(value).__name__}")
+    for key in COUNT_KEYS:
+        count = value.get(key)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise _fail(f"{field}.{key}", f"must be a non-negative integer, got {count!r}")
+    return {key: value[key] for key in COUNT_KEYS}  # type: ignore[return-value]
+
+
+def _check_snapshot(value: object, field: str) -> BatchSnapshot:
+    if not isinstance(value, Mapping):
+        raise _fail(field, f"must be a mapping, got {type(value).__name__}")
+    for key in ("id", "processing_status"):
+        if not isinstance(value.get(key), str) or not value[key]:
+            raise _fail(f"{field}.{key}", f"must be a non-empty string, got {value.get(key)!r}")
+    for key in (*_TIMESTAMP_KEYS, "results_url"):
+        if value.get(key) is not None and not isinstance(value[key], str):
+            raise _fail(f"{field}.{key}", f"must be an ISO timestamp string or null, got {value[key]!r}")
+    snapshot = dict(value)
+    snapshot["request_counts"] = _check_counts(value.get("request_counts"), f"{field}.request_counts")
+    for key in (*_TIMESTAMP_KEYS, "results_url"):
+        snapshot.setdefault(key, None)
+    return snapshot  # type: ignore[return-value]
+
+
+def validate_event(event: object) -> BatchEvent:
+    """Check an event against the schema and return it typed; :class:`InvalidBatchEventError` names the
+    field that is wrong."""
+    if not isinstance(event, Mapping):
+        raise _fail("the event", f"must be a mapping, got {type(event).__name__}")
+    status, reason = event.get("status"), event.get("reason")
+    if status not in _REASONS_BY_STATUS:
+        raise _fail("'status'", f"must be one of {sorted(_REASONS_BY_STATUS)}, got {status!r}")
+    if reason not in _REASONS_BY_STATUS[status]:
+        raise _fail(
+            "'reason'",
+            f"must be one of {sorted(_REASONS_BY_STATUS[status])} when status is {status!r}, got {reason!r}",
+        )
+    if not isinstance(event.get("message"), str):
+        raise _fail("'message'", f"must be a string, got {event.get('message')!r}")
+    batch_ids = event.get("batch_ids")
+    if (
+        not isinstance(batch_ids, list)
+        or not batch_ids
+        or not all(isinstance(i, str) and i for i in batch_ids)
+    ):
+        raise _fail("'batch_ids'", f"must be a non-empty list of batch id strings, got {batch_ids!r}")
+    raw_batches = event.get("batches")
+    if not isinstance(raw_batches, list):
+        raise _fail("'batches'", f"must be a list, got {type(raw_batches).__name__}")
+    batches = [_check_snapshot(item, f"'batches'[{n}]") for n, item in enumerate(raw_batches)]
+    unknown = [b["id"] for b in batches if b["id"] not in batch_ids]
+    if unknown:
+        raise _fail("'batches'", f"describe batches not in batch_ids: {unknown}")
+    counts = _check_counts(event.get("counts"), "'counts'")
+    if status == "success":
+        ended = {b["id"] for b in batches if b["processing_status"] == "ended"}
+        not_ended = [i for i in batch_ids if i not in ended]
+        if not_ended:
+            raise _fail("'status'", f"is 'success' but these batches have not ended: {not_ended}")
+    return {
+        "status": status,
+        "reason": reason,
+        "message": event["message"],
+        "batch_ids": list(batch_ids),
+        "batches": batches,
+        "counts": counts,
+    }
+
+
+def event_exception(event: BatchEvent) -> AirflowException:
+    """The exception that ends the task for a non-success event; its message names the batches and counts."""
+    if event["status"] == "success":
+        raise ValueError("event_exception() is for events whose status is not 'success'")
+    text = f"{event['message']} (batch(es) {', '.join(event['batch_ids'])}; {format_counts(event['counts'])})"
+    if event["status"] == "timeout":
+        return BatchWaitTimeout(text)
+    if event["reason"] == "errors_exhausted":
+        return BatchWaitError(text)
+    return BatchAccessError(text)

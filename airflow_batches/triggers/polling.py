@@ -1,0 +1,91 @@
+"""Reading the state of several batches, and what a failed read means for whoever is waiting.
+
+Shared by the trigger (deferrable waiting) and the sensor's poke mode, so both tolerate the same failures:
+throttling (429) and transient failures (no response, timeouts, 408/409, 5xx, 529, a garbled body) are
+waited out; an answer that will not change (401, 403, 404, 400, a malformed id) ends the wait at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+
+from airflow_batches.api import (
+    APIStatusError,
+    AuthenticationError,
+    BatchServiceAsync,
+    BillingError,
+    InvalidInputError,
+    MessageBatch,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RetryPolicy,
+)
+from airflow_batches.api.retry import Decision
+
+__all__ = ["PollFailure", "classify_poll_error", "retrieve_each"]
+
+# Enough parallel reads to poll a large group quickly without a burst that invites throttling.
+_MAX_CONCURRENT_RETRIEVES = 8
+
+_STATUS_RULES = RetryPolicy()
+_NO_HEADERS = httpx.Headers()
+
+
+@dataclass(frozen=True)
+class PollFailure:
+    """A failed read of one batch: ``kind`` says how to react, ``reason`` is the event reason when fatal."""
+
+    batch_id: str
+    kind: Literal["fatal", "throttled", "transient"]
+    reason: Literal["not_found", "auth", "permission", "invalid_request"] | None
+    message: str
+
+
+def classify_poll_error(batch_id: str, exc: Exception) -> PollFailure:
+    """Decide whether waiting can go on after ``exc`` was raised reading ``batch_id``."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, RateLimitError):
+        return PollFailure(batch_id, "throttled", None, text)
+    if isinstance(exc, AuthenticationError):
+        return PollFailure(
+            batch_id, "fatal", "auth", f"the API key was rejected reading batch {batch_id}: {exc}"
+        )
+    if isinstance(exc, PermissionDeniedError | BillingError):
+        return PollFailure(batch_id, "fatal", "permission", f"no permission to read batch {batch_id}: {exc}")
+    if isinstance(exc, NotFoundError):
+        return PollFailure(
+            batch_id,
+            "fatal",
+            "not_found",
+            f"batch {batch_id} does not exist for this API key (deleted, or in another workspace): {exc}",
+        )
+    if isinstance(exc, InvalidInputError):
+        return PollFailure(batch_id, "fatal", "invalid_request", f"cannot read batch {batch_id!r}: {exc}")
+    if (
+        isinstance(exc, APIStatusError)
+        and _STATUS_RULES.decide_status(exc.status_code, _NO_HEADERS) is Decision.RAISE
+    ):
+        return PollFailure(
+            batch_id, "fatal", "invalid_request", f"the API refused to read batch {batch_id}: {exc}"
+        )
+    # No response, a timeout, a 5xx/529, a body that is not a batch: the next poll may well succeed.
+    return PollFailure(batch_id, "transient", None, text)
+
+
+async def retrieve_each(service: BatchServiceAsync, batch_ids: list[str]) -> list[MessageBatch | PollFailure]:
+    """Retrieve every batch (a few at a time); each slot holds the batch or why it could not be read."""
+    limit = asyncio.Semaphore(_MAX_CONCURRENT_RETRIEVES)
+
+    async def one(batch_id: str) -> MessageBatch | PollFailure:
+        async with limit:
+            try:
+                return await service.retrieve(batch_id)
+            except Exception as exc:  # classified, never swallowed: every failure is reported to the caller
+                return classify_poll_error(batch_id, exc)
+
+    return list(await asyncio.gather(*(one(batch_id) for batch_id in batch_ids)))
