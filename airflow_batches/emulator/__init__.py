@@ -1,0 +1,146 @@
+"""A local, faithful Message Batches API server for tests, demos and CI (loopback only).
+
+Run it::
+
+    python -m airflow_batches.emulator --host 127.0.0.1 --port 0 --processing-seconds 0
+
+It prints exactly one line, ``airflow-batches emulator listening on http://HOST:PORT``, once it accepts
+connections, and serves until SIGTERM/SIGINT (exit code 0). Point any client at that base URL, including the
+official SDK: ``anthropic.Anthropic(api_key="any", base_url=url)``. In Python tests use
+:func:`airflow_batches.emulator.testing.run_emulator`.
+
+Flags (every one except host/port/log level can also be changed at run time, see admin endpoints)
+------------------------------------------------------------------------------------------------------
+Behaviour (``POST /_emulator/config``):
+
+``--api-key KEY``
+    require this key (``x-api-key`` or ``Authorization: Bearer``); without it any
+    non-empty key is accepted. No key at all is always 401.
+``--processing-seconds S``
+    time a batch stays ``in_progress`` after create (default 2).
+``--cancel-seconds S``
+    time a canceled batch stays ``canceling`` (default 1).
+``--[no-]require-version``
+    a missing ``anthropic-version`` is 400 (default on). ``2023-06-01`` and
+    ``2026-10-21`` are accepted; any other value is 400.
+``--max-body-bytes N``
+    create bodies above N bytes get 413 ``request_too_large`` (default
+    256,000,000), judged from ``content-length`` or while reading the body.
+``--[no-]html-413``
+    send the 413 as an edge proxy's HTML page instead of the JSON envelope.
+``--params-validation sync|per_request``
+    bad ``params`` fail the whole create with 400 (``sync``, default) or
+    become ``errored`` results (``per_request``). Problems with ``custom_id``,
+    the request count or the body's JSON are always a 400.
+``--cancel-ended-status 400|409``
+    status of cancel on an ended batch (default 400 invalid_request_error).
+``--archived-results-status 404|400``
+    status of results on an archived batch (default 404 not_found_error).
+``--[no-]clear-results-url-on-archive``
+    ``results_url`` becomes null once archived (default: kept).
+
+Faults, applied to API requests only (``POST /_emulator/faults``):
+
+``--latency-ms MS``
+    delay before every API response.
+``--fail-rate R``
+    share (0..1) of requests answered with ``--fail-status``.
+``--fail-status 429|500|504|529``
+    status of injected failures (default 429), with the matching error type.
+``--fail-first N``
+    fail exactly the next N requests (then ``--fail-rate`` applies).
+``--fail-ops create,retrieve,...``
+    operations faults apply to (default all six).
+``--seed N``
+    seed of the ``--fail-rate`` draws.
+``--retry-after-seconds S``
+    ``retry-after`` (whole seconds, rounded up) and ``retry-after-ms`` on
+    injected failures (default 1; set it to 0.05 for fast tests).
+``--[no-]should-retry``
+    add ``x-should-retry: true|false`` to injected failures (default: absent).
+``--cut-results-after BYTES``
+    drop the connection after BYTES bytes of a results body (the client sees
+    an incomplete chunked read); a shorter body is sent whole.
+``--cut-results-times N``
+    cut only the next N results downloads (default: every one).
+``--slow-results-ms MS``
+    pause before each results line (one line per chunk).
+
+Admin endpoints (not part of the real API; no auth; JSON in and out)
+--------------------------------------------------------------------
+``GET /_emulator/clock``, ``POST /_emulator/clock/advance {"seconds": N}``
+    read the clock; move it forward by N >= 0 seconds.
+``POST /_emulator/reset``
+    drop all batches; counters, clock and settings back to startup values.
+``GET|POST /_emulator/config``
+    behaviour settings (POST changes only the keys given; the key is never
+    shown, only ``api_key_required``).
+``GET|POST /_emulator/faults``
+    fault settings; GET also shows ``fail_first_remaining`` and
+    ``cut_results_remaining``. Posting ``fail_first``/``seed``/``cut_results_*``
+    restarts that counter.
+``GET /_emulator/stats``
+    ``batches_created`` (ever, since start or reset), ``batches_stored``,
+    ``requests`` per operation (``create``, ``retrieve``, ``list``, ``cancel``,
+    ``delete``, ``results``, ``other``), ``faults_injected``, ``results_cut``.
+
+Per-request switches: ``params.metadata.emulator``
+--------------------------------------------------
+``"error"``
+    the request ends ``errored`` (an ``invalid_request_error`` envelope).
+``"expire"``
+    the request never finishes: the batch stays ``in_progress`` until its 24 h expiry, when
+    the request becomes ``expired``; cancel the batch first and it becomes ``canceled``.
+``"uncancelable"``
+    the request finishes even if the batch is canceled (``succeeded`` in a canceled batch).
+Any other value is a 400 naming the switches.
+
+What each request becomes, by how the batch ended (counts move only at that moment):
+
+=============  =========  =============================  =========
+kind           processed  expired (processing >= 24 h)   canceled
+=============  =========  =============================  =========
+normal         succeeded  expired                        canceled
+error          errored    expired                        canceled
+expire         expired    expired                        canceled
+uncancelable   succeeded  expired                        succeeded
+invalid params errored    errored                        errored
+=============  =========  =============================  =========
+
+The fake model
+--------------
+The reply is one text block echoing the text of the last ``user`` message (a string, or its ``text``
+blocks joined). Tokens are one per 4 characters, rounded up, at least 1: ``input_tokens`` counts every
+message and the system prompt; a reply over ``max_tokens`` is cut to ``4 * max_tokens`` characters with
+``stop_reason: "max_tokens"``. ``usage.service_tier`` is ``"batch"``. Message ids derive from batch id +
+custom_id, so downloading results twice gives identical bytes. Results come in reverse input order (match
+by ``custom_id``).
+
+Choices for the API's unconfirmed details (docs/message-batches-api.md section 11)
+----------------------------------------------------------------------------------
+- missing ``anthropic-version``: 400 invalid_request_error (``--no-require-version`` accepts it).
+- duplicate ``custom_id``: synchronous 400 naming both positions.
+- ``params`` validation: synchronous 400 for missing ``model``/``max_tokens``/``messages``,
+  ``max_tokens < 1``, ``stream: true`` and malformed messages (``--params-validation per_request`` makes
+  them ``errored`` results). Other parameters are not checked.
+- cancel on ``canceling``: 200 with the batch unchanged; cancel on ``ended``: 400 (or 409).
+- delete before ``ended``: 400 invalid_request_error; unknown or deleted id: 404 not_found_error.
+- results before ``ended``: 400 invalid_request_error; archived: 404 not_found_error with an "archived"
+  message (or 400).
+- 413 body: the JSON envelope (or an HTML page with ``--html-413``).
+- ``results_url`` on archive: kept (or null with ``--clear-results-url-on-archive``).
+- ``usage.service_tier``: ``"batch"``.
+- ``before_id`` with ``after_id``: 400. ``limit`` outside 1-1000 or not an integer: 400. A cursor id this
+  emulator never created: 400 (a deleted batch's id still works as a cursor).
+
+Timing: ``ended_at`` is the moment processing ended (creation + processing time, cancel + cancel time, or
+expiry), not the moment someone looked. ``archived_at`` is creation + 29 days. Create bodies are spooled to a
+private temporary directory (removed at exit) and only ``custom_id``, a one-byte kind and the request's
+location in that file are kept in memory per request.
+"""
+
+from airflow_batches.emulator.app import create_app
+from airflow_batches.emulator.settings import FaultSettings, ServerSettings
+from airflow_batches.emulator.testing import RunningEmulator, run_emulator
+
+__all__ = ["FaultSettings", "RunningEmulator", "ServerSettings", "create_app", "run_emulator"]

@@ -1,0 +1,62 @@
+"""The deterministic fake model: the reply echoes the text of the last user message.
+
+Tokens are counted as one per four characters (rounded up, at least one), which is close enough to real
+tokenizers for sizing and cost tests. A reply longer than ``max_tokens`` tokens is cut to ``4 * max_tokens``
+characters and stops with ``max_tokens``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_batches.api.models import CacheCreation, Message, TextBlock, Usage
+from airflow_batches.emulator.ids import derived_id
+
+__all__ = ["CHARS_PER_TOKEN", "reply", "text_of"]
+
+CHARS_PER_TOKEN = 4
+
+
+def text_of(content: Any) -> str:
+    """The text of a string, or the joined text of the ``text`` blocks in a list of content blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            block["text"]
+            for block in content
+            if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
+        )
+    return ""
+
+
+def _tokens(characters: int) -> int:
+    return max(1, -(-characters // CHARS_PER_TOKEN))
+
+
+def reply(params: dict[str, Any], *, batch_id: str, custom_id: str) -> Message:
+    """The message the fake model answers to one request's (already validated) ``params``."""
+    messages: list[dict[str, Any]] = params["messages"]
+    last_user = next((message for message in reversed(messages) if message["role"] == "user"), None)
+    text = text_of(last_user["content"]) if last_user else ""
+    prompt_chars = sum(len(text_of(message["content"])) for message in messages)
+    prompt_chars += len(text_of(params.get("system")))
+    max_tokens: int = params["max_tokens"]
+    stop_reason = "end_turn"
+    if _tokens(len(text)) > max_tokens:
+        text = text[: max_tokens * CHARS_PER_TOKEN]
+        stop_reason = "max_tokens"
+    return Message(
+        id=derived_id("msg_", batch_id, custom_id),
+        model=params["model"],
+        content=[TextBlock(text=text)],
+        stop_reason=stop_reason,
+        usage=Usage(
+            input_tokens=_tokens(prompt_chars),
+            output_tokens=min(_tokens(len(text)), max_tokens),
+            cache_creation_input_tokens=0,
+            cache_read_input_tokens=0,
+            cache_creation=CacheCreation(ephemeral_5m_input_tokens=0, ephemeral_1h_input_tokens=0),
+            service_tier="batch",
+        ),
+    )

@@ -1,0 +1,64 @@
+"""The emulator's knobs: behaviour (:class:`ServerSettings`) and fault injection (:class:`FaultSettings`).
+
+Both are validated pydantic models so the command line and the admin endpoints share one set of rules and
+one set of error messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["FAULT_STATUSES", "OPERATIONS", "FaultSettings", "Operation", "ServerSettings"]
+
+Operation = Literal["create", "retrieve", "list", "cancel", "delete", "results"]
+OPERATIONS: tuple[Operation, ...] = get_args(Operation)
+
+FaultStatus = Literal[429, 500, 504, 529]
+FAULT_STATUSES: tuple[int, ...] = get_args(FaultStatus)
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    def updated(self, changes: dict[str, Any]) -> Self:
+        """A validated copy with ``changes`` applied (raises ``pydantic.ValidationError``)."""
+        return self.model_validate({**self.model_dump(), **changes})
+
+
+class ServerSettings(_Settings):
+    """How the emulated API behaves, including the choices made for unconfirmed details of the real API."""
+
+    api_key: str | None = Field(default=None, min_length=1, repr=False)
+    processing_seconds: float = Field(default=2.0, ge=0)
+    cancel_seconds: float = Field(default=1.0, ge=0)
+    require_version: bool = True
+    max_body_bytes: int = Field(default=256_000_000, ge=1)
+    html_413: bool = False
+    params_validation: Literal["sync", "per_request"] = "sync"
+    cancel_ended_status: Literal[400, 409] = 400
+    archived_results_status: Literal[400, 404] = 404
+    clear_results_url_on_archive: bool = False
+
+    def public(self) -> dict[str, Any]:
+        """The settings as shown by the admin endpoint: the key itself is never shown."""
+        shown = self.model_dump(exclude={"api_key"})
+        shown["api_key_required"] = self.api_key is not None
+        return shown
+
+
+class FaultSettings(_Settings):
+    """Injected failures and slowness, applied to API requests only (never to ``/_emulator/``)."""
+
+    latency_ms: float = Field(default=0.0, ge=0)
+    fail_rate: float = Field(default=0.0, ge=0, le=1)
+    fail_status: FaultStatus = 429
+    fail_first: int = Field(default=0, ge=0)
+    fail_ops: list[Operation] = Field(default_factory=lambda: list(OPERATIONS))
+    seed: int | None = None
+    retry_after_seconds: float | None = Field(default=1.0, ge=0)
+    should_retry: bool | None = None
+    cut_results_after: int | None = Field(default=None, ge=0)
+    cut_results_times: int | None = Field(default=None, ge=1)
+    slow_results_ms: float = Field(default=0.0, ge=0)
