@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import mmap
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -46,21 +46,21 @@ def _errored(message: str) -> MessageBatchErroredResult:
 def result_lines(batch: Batch, ending: Ending) -> Iterator[bytes]:
     """One compact JSON line (ending in ``\\n``) per request, reading request bodies from the spool file."""
     requests = batch.requests
-    with open(batch.body_path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as body:
+    # pread, not mmap: mapped pages of a 256 MB body would all count as the emulator's resident memory.
+    with open(batch.body_path, "rb") as file:
         for index in reversed(range(len(requests))):
-            start = requests.offsets[index]
-            end = start + requests.lengths[index]
+            offset, length = requests.offsets[index], requests.lengths[index]
             custom_id = requests.custom_ids[index]
             kind = RequestKind(requests.kinds[index])
             result: MessageBatchResult
             match outcome(kind, ending):
                 case "succeeded":
-                    element = json.loads(body[start:end])
+                    element = json.loads(os.pread(file.fileno(), length, offset))
                     result = MessageBatchSucceededResult(
                         message=reply(element["params"], batch_id=batch.id, custom_id=custom_id)
                     )
                 case "errored" if kind is RequestKind.INVALID:
-                    element = json.loads(body[start:end])
+                    element = json.loads(os.pread(file.fileno(), length, offset))
                     result = _errored(params_problem(element["params"]) or "invalid request")
                 case "errored":
                     result = _errored(ERROR_SWITCH_MESSAGE)
