@@ -269,7 +269,13 @@ def _download(
         for obj in objects.values():
             obj.discard()
         raise
-    log.info("%s: landed %s (%s)", label, [obj.uri for obj in objects.values()], run.progress.summary())
+    log.info(
+        "%s: landed %s (%s lines, %s bytes)",
+        label,
+        [obj.uri for obj in objects.values()],
+        f"{checker.lines:,}",
+        f"{sum(obj.content_bytes for obj in objects.values()):,}",
+    )
     files = [
         FileEntry(
             batch_id=batch_id,

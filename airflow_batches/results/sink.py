@@ -115,6 +115,9 @@ class AtomicObject:
         try:
             if self._deferred:
                 self._raw.discard()
+                # fsspec files flush on close and on garbage collection; a discarded upload has nothing left
+                # to flush, so mark it closed or that flush would fail (or, worse, retry the upload).
+                self._raw.closed = True
             else:
                 self._raw.close()
                 if self._temp is not None and self._temp.exists():

@@ -1,0 +1,152 @@
+"""Landing results from the emulator (real HTTP over loopback) into file:// through BatchHook.land_results."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import threading
+import tracemalloc
+from pathlib import Path
+
+import pytest
+import results_support
+from results_support import ended_batch, raw_results_sha256
+
+from airflow_batches.api.errors import BatchNotEndedError, ResultsArchivedError, ResultsStreamError
+from airflow_batches.emulator.testing import RunningEmulator
+from airflow_batches.hooks import BatchHook
+
+results_emulator = results_support.results_emulator
+hook = results_support.hook
+
+FAST = {"retry_backoff": 0.0}
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_big_results_land_byte_exact_in_bounded_memory(
+    hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    batch_id = ended_batch(hook, "big", 600, text_bytes=100_000)
+    reference_sha, reference_size = raw_results_sha256(results_emulator, batch_id)
+    assert reference_size > 50_000_000
+
+    tracemalloc.start()
+    try:
+        manifest = hook.land_results(batch_id, f"file://{tmp_path}/out/", progress_interval=1.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    landed = tmp_path / "out" / f"{batch_id}.jsonl"
+    assert hashlib.sha256(landed.read_bytes()).hexdigest() == reference_sha
+    assert manifest["files"][0]["sha256"] == reference_sha
+    assert manifest["bytes"] == reference_size
+    assert manifest["lines"] == 600
+    assert manifest["counts"] == {"succeeded": 600, "errored": 0, "canceled": 0, "expired": 0}
+    assert manifest["usage"]["output_tokens"] > 600 * 100_000 // 4 - 1
+    # Streaming: a few 1 MB chunks in flight, nothing close to the 60 MB of results.
+    assert peak < 20_000_000, f"peak traced memory {peak:,} bytes while landing {reference_size:,} bytes"
+
+
+def test_cut_stream_is_fetched_again_and_lands_identical(
+    hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    batch_id = ended_batch(hook, "cut", 200, text_bytes=2_000)
+    uncut = hook.land_results(batch_id, f"file://{tmp_path}/uncut")
+    cuts_before = results_emulator.stats()["results_cut"]
+    results_emulator.set_faults(cut_results_after=150_000, cut_results_times=2)
+
+    manifest = hook.land_results(batch_id, f"file://{tmp_path}/cut", max_attempts=3, **FAST)
+
+    assert results_emulator.stats()["results_cut"] - cuts_before == 2
+    assert manifest["files"][0]["sha256"] == uncut["files"][0]["sha256"]
+    assert (tmp_path / "cut" / f"{batch_id}.jsonl").read_bytes() == (
+        tmp_path / "uncut" / f"{batch_id}.jsonl"
+    ).read_bytes()
+    assert files_under(tmp_path / "cut") == [f"{batch_id}.jsonl"]
+
+
+def test_a_stream_cut_every_time_fails_and_leaves_nothing(
+    hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    batch_id = ended_batch(hook, "always", 50, text_bytes=2_000)
+    results_emulator.set_faults(cut_results_after=20_000)
+
+    with pytest.raises(ResultsStreamError, match="fetch the results again"):
+        hook.land_results(batch_id, f"file://{tmp_path}/out", max_attempts=2, **FAST)
+
+    assert files_under(tmp_path) == []
+
+
+def test_group_split_by_type_and_gzip(hook: BatchHook, tmp_path: Path) -> None:
+    first = ended_batch(hook, "g1", 5, errored=2)
+    second = ended_batch(hook, "g2", 3)
+    group = {"batch_ids": [first, second], "request_counts": [5, 3], "total_requests": 8}
+
+    manifest = hook.land_results(group, f"file://{tmp_path}/r/", split_by_type=True, compression="gzip")
+
+    assert files_under(tmp_path / "r") == sorted(
+        [f"{first}/errored.jsonl.gz", f"{first}/succeeded.jsonl.gz", f"{second}/succeeded.jsonl.gz"]
+    )
+    assert manifest["counts"] == {"succeeded": 6, "errored": 2, "canceled": 0, "expired": 0}
+    errored = gzip.decompress((tmp_path / "r" / first / "errored.jsonl.gz").read_bytes()).splitlines()
+    assert sorted(json.loads(line)["custom_id"] for line in errored) == ["g1-0", "g1-1"]
+    assert {json.loads(line)["result"]["type"] for line in errored} == {"errored"}
+    assert sum(f["lines"] for f in manifest["files"]) == manifest["lines"] == 8
+
+
+def test_a_batch_in_progress_is_refused_or_waited_for(
+    hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    results_emulator.configure(processing_seconds=3600)
+    batch = hook.create(
+        [
+            {
+                "custom_id": "w",
+                "params": {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]},
+            }
+        ]
+    )
+
+    with pytest.raises(BatchNotEndedError, match="in_progress"):
+        hook.land_results(batch.id, f"file://{tmp_path}")
+
+    # Another party moves time on while land_results polls.
+    timer = threading.Timer(0.5, results_emulator.advance_clock, args=(3600,))
+    timer.start()
+    try:
+        manifest = hook.land_results(
+            batch.id, f"file://{tmp_path}", wait=True, poll_interval=0.1, wait_timeout=30
+        )
+    finally:
+        timer.join()
+    assert manifest["counts"]["succeeded"] == 1
+
+
+def test_archived_results_are_a_clear_error(
+    hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    batch_id = ended_batch(hook, "old", 2)
+    results_emulator.advance_clock(30 * 24 * 3600)
+
+    with pytest.raises(ResultsArchivedError, match="29 days"):
+        hook.land_results(batch_id, f"file://{tmp_path}")
+    assert files_under(tmp_path) == []
+
+
+def test_api_key_never_reaches_the_landing_output(
+    hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    batch_id = ended_batch(hook, "secret", 3)
+    caplog.set_level("DEBUG")
+
+    manifest = hook.land_results(batch_id, f"file://{tmp_path}", progress_interval=1e-9)
+
+    key = results_emulator.api_key
+    assert key not in json.dumps(manifest)
+    assert key not in caplog.text
+    assert all(key.encode() not in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())

@@ -1,0 +1,78 @@
+"""A real S3 API for tests: moto in server mode on loopback, reached through s3fs and ObjectStoragePath.
+
+Import the fixtures into a test module (``from s3 import moto_s3, s3_bucket  # noqa: F401``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    name: str
+    endpoint_url: str
+    client: Any  # boto3 S3 client
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name, Prefix=prefix)
+        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+    def read(self, key: str) -> bytes:
+        body: bytes = self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+        return body
+
+    def pending_uploads(self) -> list[str]:
+        return [u["Key"] for u in self.client.list_multipart_uploads(Bucket=self.name).get("Uploads", [])]
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[str]:
+    """The endpoint URL of a moto S3 server on 127.0.0.1 and a free port, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Bucket]:
+    """A fresh bucket, with the ``aws_default`` connection pointing at the moto server."""
+    import boto3
+    from airflow.sdk.io import store
+
+    conn = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": moto_s3, "region_name": "us-east-1"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    # A filesystem attached before this connection existed (or for another endpoint) must not be reused.
+    store._STORE_CACHE.clear()
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto_s3,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    name = f"results-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    try:
+        yield S3Bucket(name=name, endpoint_url=moto_s3, client=client)
+    finally:
+        store._STORE_CACHE.clear()
