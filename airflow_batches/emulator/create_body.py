@@ -130,6 +130,10 @@ def _parse_requests(scanner: _Scanner, params_in_results: bool) -> ParsedRequest
                 "split the requests into several batches"
             )
         element, start, end = scanner.value()
+        if not isinstance(element, dict):
+            raise CreateBodyError(
+                f"requests.{index}: Input should be a valid dictionary with 'custom_id' and 'params'"
+            )
         try:
             custom_id, kind = request_kind(element, params_in_results=params_in_results)
         except RequestProblem as problem:

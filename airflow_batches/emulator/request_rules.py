@@ -115,14 +115,12 @@ def _switch(params: dict[str, Any]) -> RequestKind:
     return kind
 
 
-def request_kind(element: object, *, params_in_results: bool) -> tuple[str, RequestKind]:
-    """Check one element of ``requests`` and return its ``(custom_id, kind)``.
+def request_kind(element: dict[str, Any], *, params_in_results: bool) -> tuple[str, RequestKind]:
+    """Check one (object) element of ``requests`` and return its ``(custom_id, kind)``.
 
     Raises :class:`RequestProblem` for anything that must fail the create call. With ``params_in_results``
     a problem in ``params`` does not fail the call: the request becomes :attr:`RequestKind.INVALID`.
     """
-    if not isinstance(element, dict):
-        raise RequestProblem("Input should be a valid dictionary with 'custom_id' and 'params'")
     if "custom_id" not in element:
         raise RequestProblem("custom_id: Field required")
     problem = custom_id_problem(element["custom_id"])
