@@ -42,17 +42,18 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "anthropic_version": {
                         "label": "API version",
-                        "description": "Value of the anthropic-version header.",
-                        "schema": {"type": ["string", "null"], "default": "2023-06-01"},
+                        "description": "Value of the anthropic-version header (empty: 2023-06-01).",
+                        "schema": {"type": ["string", "null"]},
                     },
                     "timeout": {
                         "label": "Request timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "default": 60},
+                        "description": "Per request; empty: 600 s to read, 5 s to connect.",
+                        "schema": {"type": ["number", "null"]},
                     },
                     "max_retries": {
                         "label": "Retries per request",
-                        "description": "Retries of throttled (429), overloaded (529) and 5xx responses.",
-                        "schema": {"type": ["integer", "null"], "default": 2},
+                        "description": "Retries of 429, 529 and 5xx answers (empty: 2).",
+                        "schema": {"type": ["integer", "null"]},
                     },
                     "betas": {
                         "label": "Beta features",
@@ -72,7 +73,7 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "sk-ant-...",
                         "host": "https://api.anthropic.com",
                         "anthropic_version": "2023-06-01",
-                        "timeout": "60",
+                        "timeout": "600",
                         "max_retries": "2",
                         "betas": "beta-name-1,beta-name-2",
                         "default_headers": '{"x-team": "etl"}',

@@ -1,0 +1,371 @@
+"""BatchHook: connections from AIRFLOW_CONN_* (both connection types), secret masking, the async lookup,
+the shared pool, the sync facade on private loops, test_connection and the land_results delegate.
+
+HTTP goes to ``httpx.MockTransport`` here; tests against the real emulator are in tests/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+import httpx
+import pytest
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+from airflow_batches.api import BatchServiceAsync
+from airflow_batches.hooks import BatchHook
+from airflow_batches.hooks import batch as hook_module
+from airflow_batches.hooks.client_pool import aclose_shared_clients, shared_client
+from airflow_batches.hooks.connection_settings import ConnectionSettingsError
+
+KEY = "sk-ant-hook-unit-secret-4242"
+BATCH_JSON = {
+    "id": "msgbatch_01",
+    "type": "message_batch",
+    "processing_status": "in_progress",
+    "request_counts": {"processing": 1, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+    "created_at": "2026-03-01T12:00:00Z",
+    "expires_at": "2026-03-02T12:00:00Z",
+    "ended_at": None,
+    "cancel_initiated_at": None,
+    "archived_at": None,
+    "results_url": None,
+}
+
+
+def set_conn(monkeypatch: pytest.MonkeyPatch, conn_id: str = "anthropic_default", **fields: Any) -> None:
+    fields.setdefault("conn_type", "anthropic_batches")
+    fields.setdefault("password", KEY)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+
+
+@pytest.fixture(autouse=True)
+def no_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Everything here must work without a metadata database."""
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path}/missing/dir/airflow.db")
+
+
+class Recorded(list[httpx.Request]):
+    """Requests the mock API saw; ``routes`` maps a path to its answer (longest match first)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes: dict[str, Callable[[httpx.Request], httpx.Response]] = {}
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.append(request)
+        for path in sorted(self.routes, key=len, reverse=True):
+            if request.url.path == path:
+                return self.routes[path](request)
+        return httpx.Response(
+            404, json={"type": "error", "error": {"type": "not_found_error", "message": "no"}}
+        )
+
+
+@pytest.fixture
+def transport(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorded]:
+    """Route every service the hook makes through a MockTransport."""
+    recorded = Recorded()
+    monkeypatch.setattr(
+        hook_module,
+        "BatchServiceAsync",
+        partial(BatchServiceAsync, transport=httpx.MockTransport(recorded.handle)),
+    )
+    yield recorded
+
+
+@pytest.mark.parametrize("conn_type", ["anthropic_batches", "anthropic"])
+def test_both_connection_types_are_read_the_same_way(monkeypatch: pytest.MonkeyPatch, conn_type: str) -> None:
+    set_conn(
+        monkeypatch, conn_type=conn_type, host="gateway.example.com", extra={"timeout": 9, "betas": "b1"}
+    )
+    settings = BatchHook().get_settings()
+    assert settings.base_url == "https://gateway.example.com"
+    assert settings.api_key == KEY and settings.timeout == 9.0 and settings.betas == ("b1",)
+
+
+def test_official_provider_connection_as_documented_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, conn_type="anthropic", host="http://127.0.0.1:8000", password="k")
+    settings = BatchHook().get_settings()
+    assert (settings.base_url, settings.api_key) == ("http://127.0.0.1:8000", "k")
+
+
+def test_hook_identity_attributes() -> None:
+    hook = BatchHook("other_conn")
+    assert hook.anthropic_conn_id == "other_conn"
+    assert (BatchHook.conn_name_attr, BatchHook.default_conn_name) == (
+        "anthropic_conn_id",
+        "anthropic_default",
+    )
+    assert (BatchHook.conn_type, BatchHook.hook_name) == ("anthropic_batches", "Anthropic Message Batches")
+
+
+def test_reading_the_connection_masks_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.log import redact
+
+    set_conn(monkeypatch, password="sk-ant-only-this-test-masks-it-777")
+    BatchHook().get_settings()
+    assert "sk-ant-only-this-test-masks-it-777" not in str(redact("key=sk-ant-only-this-test-masks-it-777"))
+
+
+async def test_async_lookup_masks_the_key_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.log import redact
+
+    set_conn(monkeypatch, password="sk-ant-async-masked-888")
+    await BatchHook().aget_settings()
+    assert "sk-ant-async-masked-888" not in str(redact("sk-ant-async-masked-888"))
+
+
+def test_missing_connection_is_airflows_not_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_NOPE", raising=False)
+    with pytest.raises(AirflowNotFoundException):
+        BatchHook("nope").get_settings()
+
+
+def test_unknown_extras_are_warned_about_by_name_only(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    set_conn(monkeypatch, extra={"timout": "30", "max_retries": 1})
+    BatchHook().get_settings()
+    logged = capfd.readouterr().out
+    line = next(text for text in logged.splitlines() if "does not read (typo?): timout" in text)
+    assert line.split("timout", 1)[1].lstrip().startswith("[")  # the name only, not its value
+    assert KEY not in logged
+
+
+async def test_async_lookup_never_uses_the_blocking_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, host="http://127.0.0.1:1")
+    monkeypatch.setenv("AIRFLOW_DISABLE_GREENBACK_PORTAL", "1")
+
+    def blocking(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("sync get_connection called on the event loop")
+
+    monkeypatch.setattr(BatchHook, "get_connection", classmethod(blocking))
+    settings = await BatchHook().aget_settings()
+    assert settings.base_url == "http://127.0.0.1:1"
+
+
+async def test_services_of_one_loop_share_one_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, host="http://127.0.0.1:1")
+    set_conn(monkeypatch, "second", host="http://127.0.0.1:1", password="sk-ant-another-key")
+    made: list[dict[str, Any]] = []
+
+    def recording(**kwargs: Any) -> BatchServiceAsync:
+        made.append(kwargs)
+        return BatchServiceAsync(**kwargs)
+
+    monkeypatch.setattr(hook_module, "BatchServiceAsync", recording)
+    try:
+        await BatchHook().aget_service()
+        await BatchHook().aget_service()
+        await BatchHook("second").aget_service()
+        clients = [kwargs["http_client"] for kwargs in made]
+        assert clients[0] is clients[1] is clients[2]
+        assert {kwargs["api_key"] for kwargs in made} == {KEY, "sk-ant-another-key"}
+    finally:
+        await aclose_shared_clients()
+
+
+async def test_pool_is_per_base_url_and_a_closed_client_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, host="http://127.0.0.1:1")
+    set_conn(monkeypatch, "elsewhere", host="http://127.0.0.1:2")
+    here, there = BatchHook().get_settings(), BatchHook("elsewhere").get_settings()
+    try:
+        first = shared_client(here)
+        assert shared_client(there) is not first
+        await first.aclose()
+        assert shared_client(here) is not first and not shared_client(here).is_closed
+    finally:
+        await aclose_shared_clients()
+
+
+def test_each_event_loop_gets_its_own_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, host="http://127.0.0.1:1")
+    settings = BatchHook().get_settings()
+
+    async def client_of_this_loop() -> httpx.AsyncClient:
+        client = shared_client(settings)
+        assert shared_client(settings) is client
+        await aclose_shared_clients()
+        return client
+
+    assert asyncio.run(client_of_this_loop()) is not asyncio.run(client_of_this_loop())
+
+
+def test_sync_facade_works_in_a_thread_without_a_loop(
+    monkeypatch: pytest.MonkeyPatch, transport: Any
+) -> None:
+    set_conn(monkeypatch, host="http://api.test")
+    transport.routes["/v1/messages/batches/msgbatch_01"] = lambda r: httpx.Response(200, json=BATCH_JSON)
+    hook = BatchHook()
+    results: list[Any] = []
+    thread = threading.Thread(target=lambda: results.append(hook.retrieve("msgbatch_01")))
+    thread.start()
+    thread.join()
+    assert results[0].id == "msgbatch_01"
+    assert transport[0].headers["x-api-key"] == KEY
+
+
+def test_sync_facade_leaves_the_threads_current_loop_alone(
+    monkeypatch: pytest.MonkeyPatch, transport: Any
+) -> None:
+    set_conn(monkeypatch, host="http://api.test")
+    transport.routes["/v1/messages/batches/msgbatch_01"] = lambda r: httpx.Response(200, json=BATCH_JSON)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        BatchHook().retrieve("msgbatch_01")
+        BatchHook().retrieve("msgbatch_01")
+        assert asyncio.get_event_loop_policy().get_event_loop() is loop and not loop.is_closed()
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+async def test_sync_facade_called_from_a_running_loop_still_works(
+    monkeypatch: pytest.MonkeyPatch, transport: Any
+) -> None:
+    set_conn(monkeypatch, host="http://api.test")
+    transport.routes["/v1/messages/batches/msgbatch_01"] = lambda r: httpx.Response(200, json=BATCH_JSON)
+    assert BatchHook().retrieve("msgbatch_01").processing_status == "in_progress"
+
+
+def test_facade_maps_calls_to_the_api(monkeypatch: pytest.MonkeyPatch, transport: Any) -> None:
+    set_conn(monkeypatch, host="http://api.test/prefix", extra={"anthropic_version": "2026-10-21"})
+    canceling = {**BATCH_JSON, "processing_status": "canceling"}
+    transport.routes["/prefix/v1/messages/batches/msgbatch_01/cancel"] = lambda r: httpx.Response(
+        200, json=canceling
+    )
+    transport.routes["/prefix/v1/messages/batches/msgbatch_01"] = lambda r: httpx.Response(
+        200, json={"id": "msgbatch_01", "type": "message_batch_deleted"}
+    )
+    hook = BatchHook()
+    assert hook.cancel("msgbatch_01").processing_status == "canceling"
+    assert hook.delete("msgbatch_01").type == "message_batch_deleted"
+    assert [(r.method, r.url.path) for r in transport] == [
+        ("POST", "/prefix/v1/messages/batches/msgbatch_01/cancel"),
+        ("DELETE", "/prefix/v1/messages/batches/msgbatch_01"),
+    ]
+    assert transport[0].headers["anthropic-version"] == "2026-10-21"
+
+
+def test_list_batches_walks_pages_up_to_limit(monkeypatch: pytest.MonkeyPatch, transport: Any) -> None:
+    set_conn(monkeypatch, host="http://api.test")
+    every = [{**BATCH_JSON, "id": f"msgbatch_{n:02d}"} for n in range(7)]
+
+    def page(request: httpx.Request) -> httpx.Response:
+        size = int(request.url.params["limit"])
+        after = request.url.params.get("after_id")
+        start = 0 if after is None else [b["id"] for b in every].index(after) + 1
+        data = every[start : start + size]
+        return httpx.Response(
+            200,
+            json={
+                "data": data,
+                "has_more": start + size < len(every),
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            },
+        )
+
+    transport.routes["/v1/messages/batches"] = page
+    hook = BatchHook()
+    assert [b.id for b in hook.list_batches(limit=3)] == ["msgbatch_00", "msgbatch_01", "msgbatch_02"]
+    assert len(hook.list_batches(limit=None)) == 7
+    with pytest.raises(ValueError, match="limit must be a positive integer"):
+        hook.list_batches(limit=0)
+
+
+def test_create_validates_before_sending(monkeypatch: pytest.MonkeyPatch, transport: Any) -> None:
+    set_conn(monkeypatch, host="http://api.test")
+    from airflow_batches.api import RequestValidationError
+
+    with pytest.raises(RequestValidationError, match="nothing was sent"):
+        BatchHook().create(
+            [{"custom_id": "bad id!", "params": {"model": "m", "max_tokens": 1, "messages": []}}]
+        )
+    assert list(transport) == []
+
+
+def test_test_connection_succeeds_with_one_list_request(
+    monkeypatch: pytest.MonkeyPatch, transport: Any
+) -> None:
+    set_conn(monkeypatch, host="http://api.test")
+    transport.routes["/v1/messages/batches"] = lambda r: httpx.Response(
+        200, json={"data": [], "has_more": False, "first_id": None, "last_id": None}
+    )
+    ok, message = BatchHook().test_connection()
+    assert ok and "http://api.test" in message
+    assert len(transport) == 1 and transport[0].url.params["limit"] == "1"
+
+
+def test_test_connection_reports_a_rejected_key_without_it(
+    monkeypatch: pytest.MonkeyPatch, transport: Any
+) -> None:
+    set_conn(monkeypatch, host="http://api.test", extra={"max_retries": 0})
+    transport.routes["/v1/messages/batches"] = lambda r: httpx.Response(
+        401,
+        json={
+            "type": "error",
+            "error": {"type": "authentication_error", "message": f"invalid x-api-key {KEY}"},
+        },
+        headers={"request-id": "req_401"},
+    )
+    ok, message = BatchHook().test_connection()
+    assert not ok
+    assert "rejected" in message and "password" in message and "req_401" in message
+    assert KEY not in message
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"host": "ftp://x"}, "not an http(s) URL"),
+        ({"host": "http://api.test", "password": ""}, "no API key"),
+    ],
+)
+def test_test_connection_reports_configuration_problems(
+    monkeypatch: pytest.MonkeyPatch, fields: dict[str, Any], expected: str
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    set_conn(monkeypatch, **fields)
+    ok, message = BatchHook().test_connection()
+    assert not ok and expected in message
+
+
+def test_test_connection_reports_an_unreachable_api(monkeypatch: pytest.MonkeyPatch, transport: Any) -> None:
+    set_conn(monkeypatch, host="http://api.test", extra={"max_retries": 0})
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    transport.routes["/v1/messages/batches"] = refuse
+    ok, message = BatchHook().test_connection()
+    assert not ok and "Could not reach" in message and "http://api.test" in message
+
+
+def test_settings_errors_surface_from_the_facade(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, extra={"timeout": "forever"})
+    with pytest.raises(ConnectionSettingsError, match="extra 'timeout'"):
+        BatchHook().retrieve("msgbatch_01")
+
+
+def test_land_results_delegates_to_the_results_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    import airflow_batches.results as results
+
+    calls: list[tuple[Any, ...]] = []
+
+    def fake_land(hook: Any, batch_ref: Any, destination: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append((hook, batch_ref, destination, kwargs))
+        return {"batch_ids": ["msgbatch_01"]}
+
+    monkeypatch.setattr(results, "land_results", fake_land)
+    hook = BatchHook()
+    manifest = hook.land_results("msgbatch_01", "file:///tmp/out", split_by_type=True)
+    assert manifest == {"batch_ids": ["msgbatch_01"]}
+    assert calls == [(hook, "msgbatch_01", "file:///tmp/out", {"split_by_type": True})]

@@ -1,0 +1,135 @@
+"""Reading client settings from connection fields: both connection types, defaults and clear errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_batches.hooks.connection_settings import (
+    ConnectionSettingsError,
+    settings_from_connection,
+    unknown_extras,
+)
+
+KEY = "sk-ant-settings-secret-0123456789"
+
+
+def read(host: str | None = None, port: int | None = None, password: str | None = KEY, **extra: Any) -> Any:
+    return settings_from_connection("my_conn", host=host, port=port, password=password, extra=extra)
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        (None, None, "https://api.anthropic.com"),
+        ("", None, "https://api.anthropic.com"),
+        ("api.example.com", None, "https://api.example.com"),
+        ("https://gateway.example.com/anthropic/", None, "https://gateway.example.com/anthropic"),
+        ("http://127.0.0.1:8000", None, "http://127.0.0.1:8000"),
+        ("127.0.0.1", 8123, "https://127.0.0.1:8123"),
+        ("http://127.0.0.1:9000", 8123, "http://127.0.0.1:9000"),
+    ],
+)
+def test_base_url_from_host_with_or_without_scheme(host: str | None, port: int | None, expected: str) -> None:
+    assert read(host, port).base_url == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "problem"),
+    [
+        ("ftp://files.example.com", "not an http(s) URL"),
+        ("https://user:pw@api.example.com", "contains credentials"),
+        ("https://api.example.com/?x=1", "query or fragment"),
+        ("https://api.example.com:notaport", "is not a URL"),
+    ],
+)
+def test_unusable_host_is_named_with_a_fix(host: str, problem: str) -> None:
+    with pytest.raises(ConnectionSettingsError) as info:
+        read(host)
+    text = str(info.value)
+    assert "connection 'my_conn', host" in text and problem in text and "Fix:" in text
+
+
+def test_defaults_leave_the_service_defaults_alone() -> None:
+    settings = read()
+    assert settings.service_kwargs() == {"api_key": KEY, "base_url": "https://api.anthropic.com", "betas": ()}
+
+
+def test_our_extras_are_parsed_from_native_values_and_strings() -> None:
+    settings = read(
+        anthropic_version="2026-10-21",
+        timeout="12.5",
+        max_retries="4",
+        betas="one, two,,",
+        default_headers='{"x-team": "etl", "x-n": 3}',
+    )
+    assert settings.service_kwargs() == {
+        "api_key": KEY,
+        "base_url": "https://api.anthropic.com",
+        "api_version": "2026-10-21",
+        "timeout": 12.5,
+        "max_retries": 4,
+        "betas": ("one", "two"),
+        "default_headers": {"x-team": "etl", "x-n": "3"},
+    }
+    assert read(betas=["a", " b "], timeout=3, max_retries=0).service_kwargs()["betas"] == ("a", "b")
+
+
+def test_official_provider_client_kwargs_are_honoured_and_ours_win() -> None:
+    official = {
+        "timeout": 30,
+        "max_retries": 5,
+        "default_headers": {"x-a": "1"},
+        "base_url": "https://gw.example",
+    }
+    settings = read("ignored.example", anthropic_client_kwargs=official, model="claude-x")
+    assert (settings.base_url, settings.timeout, settings.max_retries) == ("https://gw.example", 30.0, 5)
+    assert settings.default_headers == (("x-a", "1"),)
+    assert read(anthropic_client_kwargs=official, timeout=7).timeout == 7.0
+    assert (
+        read(password=None, anthropic_client_kwargs={"api_key": "sk-from-kwargs"}).api_key == "sk-from-kwargs"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ({"timeout": "soon"}, "extra 'timeout'"),
+        ({"timeout": -1}, "extra 'timeout'"),
+        ({"timeout": True}, "extra 'timeout'"),
+        ({"anthropic_client_kwargs": {"timeout": 0}}, "extra 'anthropic_client_kwargs.timeout'"),
+        ({"max_retries": "-1"}, "extra 'max_retries'"),
+        ({"max_retries": 1.5}, "extra 'max_retries'"),
+        ({"betas": 3}, "extra 'betas'"),
+        ({"default_headers": "{not json"}, "extra 'default_headers'"),
+        ({"default_headers": ["x"]}, "extra 'default_headers'"),
+        ({"default_headers": {"x-a": {"nested": 1}}}, "extra 'default_headers'"),
+        ({"anthropic_version": ""}, "extra 'anthropic_version'"),
+        ({"anthropic_client_kwargs": "timeout=3"}, "extra 'anthropic_client_kwargs'"),
+        ({"platform": "bedrock"}, "extra 'platform'"),
+    ],
+)
+def test_bad_extras_name_connection_field_and_fix(extra: dict[str, Any], where: str) -> None:
+    with pytest.raises(ConnectionSettingsError) as info:
+        read(**extra)
+    text = str(info.value)
+    assert text.startswith(f"connection 'my_conn', {where}:") and "Fix:" in text
+
+
+def test_platform_anthropic_is_accepted() -> None:
+    assert read(platform="Anthropic").api_key == KEY
+
+
+def test_repr_hides_key_and_headers_and_pool_key_is_a_hash_of_the_base_url_only() -> None:
+    settings = read(default_headers={"authorization": "Bearer gateway-token"})
+    assert KEY not in repr(settings) and "gateway-token" not in repr(settings)
+    assert "https://api.anthropic.com" in repr(settings)
+    assert KEY not in settings.pool_key() and "api.anthropic.com" not in settings.pool_key()
+    assert read(password="sk-other").pool_key() == settings.pool_key()
+    assert read("api.example.com").pool_key() != settings.pool_key()
+
+
+def test_unknown_extras_are_listed_but_known_foreign_ones_are_not() -> None:
+    extra = {"timeout": 1, "model": "m", "platform": "anthropic", "anthropic_client_kwargs": {}, "timout": 3}
+    assert unknown_extras(extra) == ["timout"]
