@@ -6,6 +6,10 @@ Import the fixtures into a test module (``from s3 import moto_s3, s3_bucket  # n
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,16 +38,34 @@ class S3Bucket:
 
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[str]:
-    """The endpoint URL of a moto S3 server on 127.0.0.1 and a free port, for the whole session."""
-    from moto.server import ThreadedMotoServer
+    """The endpoint URL of a moto S3 server on 127.0.0.1 for the whole session.
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    moto runs in its own process, as a real S3 would: objects it stores do not count against the memory of
+    the process under test, so tests can measure what the landing itself holds.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
     try:
-        yield f"http://{host}:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto server did not start on {endpoint}") from None
+                time.sleep(0.1)
+        yield endpoint
     finally:
-        server.stop()
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from airflow_batches.results.errors import (
     DestinationExistsError,
+    DestinationWriteError,
     ResultsCheckError,
     ResultsCountMismatchError,
     ResultsWaitTimeoutError,
@@ -19,6 +20,7 @@ from airflow_batches.results.options import Compression, OverwritePolicy
 __all__ = [
     "Compression",
     "DestinationExistsError",
+    "DestinationWriteError",
     "FileEntry",
     "Manifest",
     "OverwritePolicy",

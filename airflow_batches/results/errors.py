@@ -6,6 +6,7 @@ from airflow_batches.api.errors import BatchNotEndedError, ResultsStreamError
 
 __all__ = [
     "DestinationExistsError",
+    "DestinationWriteError",
     "ResultsCheckError",
     "ResultsCountMismatchError",
     "ResultsWaitTimeoutError",
@@ -35,6 +36,20 @@ class ResultsCountMismatchError(ResultsCheckError):
 
 class DestinationExistsError(FileExistsError):
     """A destination file exists and the overwrite policy is ``"error"``."""
+
+
+class DestinationWriteError(OSError):
+    """Storage refused a write (missing bucket, no permission, disk full, ...); nothing was landed."""
+
+    def __init__(self, batch_id: str, uris: list[str], cause: OSError) -> None:
+        self.batch_id = batch_id
+        self.uris = uris
+        super().__init__(
+            f"could not write the results of batch {batch_id} to {', '.join(uris)}: "
+            f"{type(cause).__name__}: {cause}. Nothing was landed under the final name and the partial "
+            "upload was removed; check that the destination exists and that its connection "
+            "(destination_conn_id, or the conn id in the URI) may write there."
+        )
 
 
 class ResultsWaitTimeoutError(BatchNotEndedError):

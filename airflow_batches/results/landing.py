@@ -36,6 +36,7 @@ from airflow_batches.batch_ref import normalize_batch_ids
 from airflow_batches.results.checker import RESULT_TYPES, USAGE_FIELDS, ResultChecker
 from airflow_batches.results.errors import (
     DestinationExistsError,
+    DestinationWriteError,
     ResultsCheckError,
     ResultsCountMismatchError,
     ResultsWaitTimeoutError,
@@ -265,9 +266,11 @@ def _download(
                 raise _exists_error(existing)
         for obj in objects.values():
             obj.commit()
-    except BaseException:
+    except BaseException as exc:
         for obj in objects.values():
             obj.discard()
+        if isinstance(exc, OSError) and not isinstance(exc, DestinationExistsError):
+            raise DestinationWriteError(batch_id, [clean_uri(p) for p in targets.values()], exc) from exc
         raise
     log.info(
         "%s: landed %s (%s lines, %s bytes)",

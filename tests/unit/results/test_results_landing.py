@@ -14,6 +14,7 @@ from results_helpers import FakeAPI, make_lines, result_line
 from airflow_batches.api.errors import BatchNotEndedError, ResultsArchivedError, ResultsStreamError
 from airflow_batches.results import (
     DestinationExistsError,
+    DestinationWriteError,
     ResultsCheckError,
     ResultsCountMismatchError,
     ResultsWaitTimeoutError,
@@ -280,7 +281,7 @@ def test_unwritable_destination_fails_before_downloading(api: FakeAPI, tmp_path:
     batch = api.add("msgbatch_w", make_lines("a", 3))
     (tmp_path / "blocker").write_text("a file where a directory should be")
 
-    with pytest.raises(OSError):
+    with pytest.raises(DestinationWriteError, match=r"blocker/out/msgbatch_w\.jsonl: NotADirectoryError"):
         land_results(api, "msgbatch_w", f"file://{tmp_path}/blocker/out/")
 
     assert batch.results_requests == 0
