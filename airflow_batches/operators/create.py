@@ -163,7 +163,10 @@ class BatchCreateOperator(BaseOperator):
     ) -> dict[str, Any]:
         checked = validate_event(event)
         if group is None:
-            group = {"batch_ids": list(checked["batch_ids"])}
+            # dag.test() resumes with the event alone; the group pushed before deferring is still in XCom
+            # (Airflow clears a task's XComs when a new try starts, not when it resumes from deferral).
+            pushed = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_RETURN_KEY)
+            group = pushed if isinstance(pushed, Mapping) else {"batch_ids": list(checked["batch_ids"])}
         if checked["status"] == "timeout" and self.cancel_on_timeout:
             unfinished = [b["id"] for b in checked["batches"] if b["processing_status"] != "ended"]
             self.log.warning("Timeout reached; cancelling the unfinished batches %s.", unfinished)

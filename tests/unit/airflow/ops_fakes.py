@@ -89,6 +89,9 @@ class FakeTI:
     def xcom_push(self, key: str, value: Any) -> None:
         self.pushed.append((key, value))
 
+    def xcom_pull(self, task_ids: str, key: str) -> Any:
+        return next((value for pushed_key, value in reversed(self.pushed) if pushed_key == key), None)
+
 
 class DictStore:
     """Airflow's TaskStateStoreAccessor get/set/delete, kept in a dict."""

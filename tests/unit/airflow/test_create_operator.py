@@ -194,6 +194,16 @@ def test_execute_complete_returns_the_group_with_final_counts_and_forgets_the_le
     assert LEDGER_KEY not in ctx["task_state_store"].data
 
 
+def test_resume_without_the_group_kwarg_reads_the_group_pushed_before_deferring(hook: FakeBatchHook) -> None:
+    ctx = context()
+    op = operator(reqs(5), max_requests_per_batch=2)
+    with pytest.raises(TaskDeferred):
+        op.execute(ctx)
+    hook.end_all()
+    group = op.execute_complete(ctx, hook.event())
+    assert group["request_counts"] == [2, 2, 1] and group["counts"]["succeeded"] == 5
+
+
 def test_too_many_failures_fail_the_task_and_keep_the_ledger(hook: FakeBatchHook) -> None:
     ctx = context()
     op = operator(reqs(4), max_failure_ratio=0.2)

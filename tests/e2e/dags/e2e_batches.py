@@ -1,0 +1,124 @@
+"""DAGs the end-to-end tests run in real Airflow against the emulator (connection ``anthropic_default``).
+
+Outputs go under the Airflow Variable ``e2e_output`` (set per test through ``AIRFLOW_VAR_E2E_OUTPUT``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG
+
+from airflow_batches.operators import BatchCreateOperator, BatchResultsOperator
+from airflow_batches.operators.create import BatchCreateOperator as _Create
+
+START = datetime(2026, 1, 1)
+OUTPUT = "{{ var.value.e2e_output }}"
+
+
+def requests(count: int, *, errored: int = 0, prefix: str = "req") -> list[dict[str, Any]]:
+    """``count`` small requests; the first ``errored`` ones carry the emulator's errored switch."""
+    out = []
+    for n in range(count):
+        params: dict[str, Any] = {
+            "model": "claude-haiku-4-5",
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": f"echo number {n}"}],
+        }
+        if n < errored:
+            params["metadata"] = {"emulator": "error"}
+        out.append({"custom_id": f"{prefix}-{n}", "params": params})
+    return out
+
+
+class CrashOnFirstTryCreateOperator(_Create):
+    """Dies on its first try right after its batches were created (and recorded), like a killed worker.
+
+    ``crash_at="defer"`` dies instead of deferring; ``crash_at="resume"`` dies in ``execute_complete`` after
+    the trigger fired. Only the first try crashes, so the retry shows whether it reattaches.
+    """
+
+    def __init__(self, *, crash_at: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.crash_at = crash_at
+
+    def defer(self, **kwargs: Any) -> Any:
+        from airflow.sdk import get_current_context
+
+        if self.crash_at == "defer" and get_current_context()["ti"].try_number == 1:
+            raise RuntimeError("simulated worker crash after create, before deferring")
+        return super().defer(**kwargs)
+
+    def execute_complete(self, context: Any, event: Any, group: Any = None) -> dict[str, Any]:
+        if self.crash_at == "resume" and context["ti"].try_number == 1:
+            raise RuntimeError("simulated worker crash after the trigger fired")
+        return super().execute_complete(context, event, group=group)
+
+
+with DAG("e2e_split_group", schedule=None, start_date=START, catchup=False):
+    create = BatchCreateOperator(
+        task_id="create", requests=requests(10), max_requests_per_batch=3, deferrable=True, poll_interval=0.5
+    )
+    BatchResultsOperator(task_id="land", batch_id=create.output, destination=OUTPUT + "/split/")
+
+with DAG("e2e_partial_failure", schedule=None, start_date=START, catchup=False):
+    BatchCreateOperator(
+        task_id="tolerant",
+        requests=requests(5, errored=2, prefix="tol"),
+        max_failure_ratio=0.5,
+        deferrable=True,
+        poll_interval=0.5,
+    )
+    BatchCreateOperator(
+        task_id="strict",
+        requests=requests(5, errored=2, prefix="str"),
+        max_failure_ratio=0.2,
+        deferrable=True,
+        poll_interval=0.5,
+    )
+
+with DAG("e2e_blocking", schedule=None, start_date=START, catchup=False):
+    create = BatchCreateOperator(task_id="create", requests=requests(4), deferrable=False, poll_interval=0.5)
+    BatchResultsOperator(task_id="land", batch_id=create.output, destination=OUTPUT + "/blocking/")
+
+with DAG("e2e_retry_after_timeout", schedule=None, start_date=START, catchup=False):
+    # The emulator keeps batches in progress for 5 s: the first try times out while waiting, after create.
+    BatchCreateOperator(
+        task_id="create",
+        requests=requests(3),
+        deferrable=False,
+        poll_interval=0.5,
+        execution_timeout=timedelta(seconds=3),
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+    )
+
+for crash_at in ("defer", "resume"):
+    with DAG(f"e2e_retry_deferrable_crash_at_{crash_at}", schedule=None, start_date=START, catchup=False):
+        CrashOnFirstTryCreateOperator(
+            task_id="create",
+            crash_at=crash_at,
+            requests=requests(6),
+            max_requests_per_batch=4,
+            deferrable=True,
+            poll_interval=0.5,
+            retries=1,
+            retry_delay=timedelta(seconds=0),
+        )
+
+with DAG("e2e_cancel_on_kill", schedule=None, start_date=START, catchup=False):
+    # The emulator keeps batches in progress for a long time; the execution timeout kills the task.
+    BatchCreateOperator(
+        task_id="create",
+        requests=requests(3),
+        deferrable=False,
+        poll_interval=0.5,
+        cancel_on_kill=True,
+        execution_timeout=timedelta(seconds=2),
+    )
+
+with DAG("e2e_triggerer", schedule=None, start_date=START, catchup=False):
+    # Run by the real scheduler + triggerer; the test restarts the triggerer while this waits.
+    create = BatchCreateOperator(task_id="create", requests=requests(3), deferrable=True, poll_interval=1)
+    BatchResultsOperator(task_id="land", batch_id=create.output, destination=OUTPUT + "/triggerer/")

@@ -1,0 +1,139 @@
+"""BatchCreateOperator in real Airflow (dag.test: metadata DB, task runner, deferral through Airflow's trigger
+machinery) against the real emulator over loopback."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def landed_lines(folder: Path) -> list[dict[str, Any]]:
+    return [
+        json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in path.read_text().splitlines()
+    ]
+
+
+def test_quickstart_example_runs_deferred_and_lands_results(
+    run_dag: Any, emulator: Any, tmp_path: Path
+) -> None:
+    result = run_dag(
+        "example_batches_quickstart",
+        emulator,
+        AIRFLOW_BATCHES_BASE=tmp_path.as_uri(),
+        AIRFLOW_BATCHES_POLL_INTERVAL="0.5",
+    )
+    assert result.state == "success", result.tasks
+    group = result.xcom["create_batch"]
+    assert group["processing_status"] == "ended" and group["counts"]["succeeded"] == 3
+    (run_folder,) = (tmp_path / "quickstart").iterdir()
+    lines = landed_lines(run_folder)
+    assert sorted(line["custom_id"] for line in lines) == ["capital-france", "haiku-airflow", "sum-2-3"]
+    assert emulator.stats()["batches_created"] == 1
+
+
+def test_a_large_input_is_split_into_a_group_that_lands_as_one(
+    run_dag: Any, emulator: Any, tmp_path: Path
+) -> None:
+    result = run_dag("e2e_split_group", emulator)
+    assert result.state == "success", result.tasks
+    group = result.xcom["create"]
+    assert group["request_counts"] == [3, 3, 3, 1] and len(group["batch_ids"]) == 4
+    assert group["counts"]["succeeded"] == 10
+    manifest = result.xcom["land"]
+    assert manifest["batch_ids"] == group["batch_ids"] and manifest["lines"] == 10
+    assert sorted(line["custom_id"] for line in landed_lines(tmp_path / "split")) == sorted(
+        f"req-{n}" for n in range(10)
+    )
+    assert emulator.stats()["batches_created"] == 4
+
+
+def test_partial_failure_follows_max_failure_ratio(run_dag: Any, emulator: Any) -> None:
+    result = run_dag("e2e_partial_failure", emulator)
+    assert result.tasks["tolerant"][0] == "success"
+    assert result.xcom["tolerant"]["counts"] == {
+        "processing": 0,
+        "succeeded": 3,
+        "errored": 2,
+        "canceled": 0,
+        "expired": 0,
+    }
+    assert result.tasks["strict"][0] == "failed"
+    assert result.state == "failed"
+
+
+def test_blocking_path_waits_in_the_worker(run_dag: Any, emulator: Any, tmp_path: Path) -> None:
+    result = run_dag("e2e_blocking", emulator)
+    assert result.state == "success", result.tasks
+    assert result.xcom["create"]["counts"]["succeeded"] == 4
+    assert len(landed_lines(tmp_path / "blocking")) == 4
+
+
+def test_retry_after_the_task_timed_out_reattaches(run_dag: Any, slow_emulator: Any) -> None:
+    result = run_dag("e2e_retry_after_timeout", slow_emulator)
+    assert result.tasks["create"] == ("success", 2), result.tasks
+    assert result.xcom["create"]["counts"]["succeeded"] == 3
+    assert slow_emulator.stats()["batches_created"] == 1
+
+
+@pytest.mark.parametrize("crash_at", ["defer", "resume"])
+def test_deferrable_retry_after_a_crash_reattaches(run_dag: Any, slow_emulator: Any, crash_at: str) -> None:
+    result = run_dag(f"e2e_retry_deferrable_crash_at_{crash_at}", slow_emulator)
+    assert result.tasks["create"] == ("success", 2), result.tasks
+    group = result.xcom["create"]
+    assert group["request_counts"] == [4, 2] and group["counts"]["succeeded"] == 6
+    assert slow_emulator.stats()["batches_created"] == 2
+
+
+def test_cancel_on_kill_cancels_the_batch_when_the_task_is_killed(run_dag: Any) -> None:
+    from airflow_batches.emulator.testing import run_emulator
+
+    with run_emulator(processing_seconds=600) as emulator:
+        result = run_dag("e2e_cancel_on_kill", emulator)
+        assert result.tasks["create"][0] == "failed"
+        (batch,) = json.loads(_get(emulator, "/v1/messages/batches?limit=10"))["data"]
+        assert batch["cancel_initiated_at"] is not None
+        assert batch["processing_status"] in ("canceling", "ended")
+
+
+def _get(emulator: Any, path: str) -> str:
+    import httpx
+
+    response = httpx.get(emulator.base_url + path, headers=emulator.headers)
+    response.raise_for_status()
+    return response.text
+
+
+def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_path: Path) -> None:
+    """Input in object storage -> requests file -> batches -> deferrable sensor -> results -> table, cost."""
+    from datetime import UTC, datetime
+
+    day = datetime.now(UTC).date().isoformat()
+    records = tmp_path / "input" / day / "records.jsonl"
+    records.parent.mkdir(parents=True)
+    records.write_text("".join(json.dumps({"id": n, "text": f"note {n}"}) + "\n" for n in range(7)))
+    result = run_dag(
+        "example_batches_etl",
+        slow_emulator,
+        AIRFLOW_BATCHES_BASE=tmp_path.as_uri(),
+        AIRFLOW_BATCHES_POLL_INTERVAL="0.5",
+    )
+    assert result.state == "success", result.tasks
+    out = tmp_path / "results" / day
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["result_types"] == {"succeeded": 7}
+    tokens = summary["tokens_by_model"]["claude-haiku-4-5"]
+    assert tokens["input_tokens"] > 0 and tokens["output_tokens"] > 0
+    expected = (tokens["input_tokens"] * 1.0 + tokens["output_tokens"] * 5.0) / 1_000_000 * 0.5
+    assert summary["estimated_usd"] == pytest.approx(expected, abs=1e-6)
+    with (out / "table.csv").open(newline="") as handle:
+        rows = {row["custom_id"]: row for row in csv.DictReader(handle)}
+    assert sorted(rows) == [f"rec-{n}" for n in range(7)]
+    assert rows["rec-3"]["result_type"] == "succeeded" and rows["rec-3"]["text"].endswith("note 3")
+    assert sum(int(row["output_tokens"]) for row in rows.values()) == tokens["output_tokens"]
+    assert slow_emulator.stats()["batches_created"] == 1

@@ -1,0 +1,25 @@
+"""The example DAGs import cleanly in a DagBag (what the scheduler's DAG processor does)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airflow.dag_processing.dagbag import DagBag
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
+
+
+def test_example_dags_parse_without_import_errors() -> None:
+    bag = DagBag(dag_folder=str(EXAMPLES))
+    assert bag.import_errors == {}
+    assert {"example_batches_quickstart", "example_batches_etl"} <= set(bag.dag_ids)
+    etl = bag.dags["example_batches_etl"]
+    assert [t.task_id for t in etl.topological_sort()] == [
+        "build_requests",
+        "create_batches",
+        "wait_for_batches",
+        "land_results",
+        "summarize",
+    ]
+    land = etl.get_task("land_results")
+    assert land.destination.endswith("/results/{{ ds }}/")
