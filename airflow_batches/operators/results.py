@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 
+from airflow_batches.results.manifest import Manifest
 from airflow_batches.results.options import Compression, OverwritePolicy
 
 if TYPE_CHECKING:
@@ -84,12 +85,12 @@ class BatchResultsOperator(BaseOperator):
         self.wait_timeout = wait_timeout
         self.max_attempts = max_attempts
         self.emit_asset = emit_asset
-        self._manifest: dict[str, Any] | None = None
+        self._manifest: Manifest | None = None
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> Manifest:
         from airflow_batches.hooks import BatchHook
 
-        manifest: dict[str, Any] = BatchHook(anthropic_conn_id=self.conn_id).land_results(
+        manifest = BatchHook(anthropic_conn_id=self.conn_id).land_results(
             self.batch_id,
             self.destination,
             destination_conn_id=self.destination_conn_id,
@@ -105,7 +106,7 @@ class BatchResultsOperator(BaseOperator):
             self._record_asset_event(context, manifest)
         return manifest
 
-    def _record_asset_event(self, context: Context, manifest: dict[str, Any]) -> None:
+    def _record_asset_event(self, context: Context, manifest: Manifest) -> None:
         extra = _event_extra(manifest)
         outlet_events = context["outlet_events"]
         for outlet in self.outlets:
@@ -160,7 +161,7 @@ def _outlet_for(destination: str | ObjectStoragePath, alias: str | None) -> Asse
     return Asset(uri=asset_uri(destination))
 
 
-def _event_extra(manifest: dict[str, Any]) -> dict[str, Any]:
+def _event_extra(manifest: Manifest) -> dict[str, Any]:
     return {
         "destination": manifest["destination"],
         "batch_ids": list(manifest["batch_ids"]),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 __all__ = ["LoopThread", "iter_line_chunks"]
@@ -52,7 +52,7 @@ def iter_line_chunks(
     *,
     chunk_bytes: int = 1 << 20,
     depth: int = 4,
-) -> Iterator[list[bytes]]:
+) -> Generator[list[bytes], None, None]:
     """Yield the lines of ``open_lines()`` in lists of about ``chunk_bytes``; errors surface here as raised.
 
     Closing the iterator early (an error in the consumer) cancels the reader and closes the HTTP stream.
