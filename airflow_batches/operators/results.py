@@ -19,6 +19,7 @@ from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 
 from airflow_batches.results.manifest import Manifest
 from airflow_batches.results.options import Compression, OverwritePolicy
+from airflow_batches.results.sink import clean_uri
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -111,7 +112,7 @@ class BatchResultsOperator(BaseOperator):
         outlet_events = context["outlet_events"]
         for outlet in self.outlets:
             if isinstance(outlet, AssetAlias):
-                outlet_events[outlet].add(Asset(uri=asset_uri(manifest["destination"])), extra=extra)
+                outlet_events[outlet].add(_asset(manifest["destination"]), extra=extra)
             elif isinstance(outlet, Asset):
                 outlet_events[outlet].extra.update(extra)
 
@@ -129,36 +130,32 @@ class BatchResultsOperator(BaseOperator):
         ]
         outputs = []
         for file in self._manifest["files"]:
-            namespace, name = openlineage_name(file["uri"])
+            namespace, name = _openlineage_name(file["uri"])
             outputs.append(Dataset(namespace=namespace, name=name))
         return OperatorLineage(inputs=inputs, outputs=outputs)
 
 
-def asset_uri(destination: str) -> str:
-    """The Asset URI of a landing destination: the URI without credentials-like user info (conn ids)."""
-    scheme, sep, rest = destination.partition("://")
-    if not sep:
-        return destination
-    authority, slash, path = rest.partition("/")
-    authority = authority.rpartition("@")[2]
-    return f"{scheme}://{authority}{slash}{path}"
-
-
-def openlineage_name(uri: str) -> tuple[str, str]:
-    """OpenLineage's naming of a storage object: namespace ``scheme://authority``, name the path."""
-    scheme, sep, rest = asset_uri(uri).partition("://")
-    if not sep:
-        return "file", uri
+def _openlineage_name(uri: str) -> tuple[str, str]:
+    """OpenLineage dataset naming of a stored object: ``s3://bucket`` + key, or ``file`` + absolute path."""
+    scheme, _, rest = clean_uri(uri).partition("://")
     authority, _, path = rest.partition("/")
-    return f"{scheme}://{authority}", "/" + path if scheme == "file" else path
+    if scheme in ("file", "local"):
+        return "file", "/" + path
+    return f"{scheme}://{authority}", path
 
 
 def _outlet_for(destination: str | ObjectStoragePath, alias: str | None) -> Asset | AssetAlias:
     if isinstance(destination, ObjectStoragePath):
-        return Asset(uri=asset_uri(str(destination)))
+        return _asset(str(destination))
     if "{{" in destination or "{%" in destination:
         return AssetAlias(name=alias or f"airflow-batches-results:{destination}")
-    return Asset(uri=asset_uri(destination))
+    return _asset(destination)
+
+
+def _asset(destination: str) -> Asset:
+    """The Asset of a destination prefix; one spelling (no conn id, no trailing slash) for name and URI."""
+    uri = clean_uri(destination).rstrip("/")
+    return Asset(name=uri, uri=uri)
 
 
 def _event_extra(manifest: Manifest) -> dict[str, Any]:
