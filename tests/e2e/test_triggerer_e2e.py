@@ -1,0 +1,180 @@
+"""The deferrable create operator under Airflow's real services: api-server, scheduler (LocalExecutor),
+dag-processor and triggerer as separate processes, with the triggerer restarted in the middle of the wait.
+
+Each service runs in its own process group (``start_new_session``) and is stopped with ``killpg``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+DAGS = Path(__file__).parent / "dags"
+DAG_ID = "e2e_triggerer"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Services:
+    """Airflow services of one AIRFLOW_HOME, each a process group we started."""
+
+    def __init__(self, home: Path, env: dict[str, str]) -> None:
+        self.home = home
+        self.env = env
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def airflow(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def start(self, name: str, *args: str) -> None:
+        log = (self.home / f"{name}.log").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self, name: str, sig: int = signal.SIGTERM) -> None:
+        proc = self.procs.pop(name)
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name)
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.home / "airflow.db", timeout=30) as db:
+            return db.execute(sql, params).fetchall()
+
+    def logs(self) -> str:
+        return "\n".join(f"== {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.home.glob("*.log")))
+
+
+def wait_for(what: str, check: Callable[[], Any], services: Services, timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}\n{services.logs()}")
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    from airflow_batches.emulator.testing import run_emulator
+
+    home = tmp_path / "home"
+    (home / "dags").mkdir(parents=True)
+    shutil.copy(DAGS / "e2e_batches.py", home / "dags")
+    api_port = free_port()
+    with run_emulator(processing_seconds=20) as emulator:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update(
+            {
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "2",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__API__PORT": str(api_port),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+                "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps(
+                    {"conn_type": "anthropic", "host": emulator.base_url, "password": emulator.api_key}
+                ),
+                "AIRFLOW_VAR_E2E_OUTPUT": (tmp_path / "out").as_uri(),
+                "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            }
+        )
+        running = Services(home, env)
+        running.emulator = emulator  # type: ignore[attr-defined]
+        running.airflow("db", "migrate")
+        try:
+            running.start("api-server", "api-server")
+            running.start("scheduler", "scheduler")
+            running.start("dag-processor", "dag-processor")
+            running.start("triggerer", "triggerer")
+            yield running
+        finally:
+            running.stop_all()
+
+
+def test_deferred_create_survives_a_triggerer_restart(services: Services, tmp_path: Path) -> None:
+    emulator: Any = services.emulator  # type: ignore[attr-defined]
+    wait_for(
+        "the DAG to be parsed",
+        lambda: services.query("select 1 from dag where dag_id = ? and is_stale = 0", DAG_ID),
+        services,
+    )
+    services.airflow("dags", "trigger", DAG_ID)
+    wait_for(
+        "the create task to defer",
+        lambda: services.query(
+            "select 1 from task_instance where dag_id = ? and task_id = 'create' and state = 'deferred'", DAG_ID
+        ),
+        services,
+    )
+    time.sleep(2)  # let the first triggerer poll a few times
+    services.stop("triggerer")
+    killed_at = datetime.now(UTC)
+    (batch,) = httpx.get(f"{emulator.base_url}/v1/messages/batches", headers=emulator.headers).json()["data"]
+    assert batch["processing_status"] == "in_progress", "the batch ended before the triggerer restart"
+    services.start("triggerer-2", "triggerer")
+
+    state = wait_for(
+        "the DAG run to finish",
+        lambda: next(
+            (s for (s,) in services.query("select state from dag_run where dag_id = ?", DAG_ID)
+             if s in ("success", "failed")),
+            None,
+        ),
+        services,
+    )
+    assert state == "success", services.logs()
+    tries = dict(services.query("select task_id, try_number from task_instance where dag_id = ?", DAG_ID))
+    assert tries == {"create": 1, "land": 1}
+    ended = httpx.get(f"{emulator.base_url}/v1/messages/batches/{batch['id']}", headers=emulator.headers).json()
+    assert datetime.fromisoformat(ended["ended_at"].replace("Z", "+00:00")) > killed_at
+    assert emulator.stats()["batches_created"] == 1
+    landed = list((tmp_path / "out" / "triggerer").glob("*.jsonl"))
+    assert [p.name for p in landed] == [f"{batch['id']}.jsonl"]
+    assert len(landed[0].read_text().splitlines()) == 3
