@@ -85,11 +85,10 @@ class BatchHook(BaseHook):
         """Read the connection (synchronously, once per hook). Never call it on an event loop."""
         if self._settings is None:
             conn = self.get_connection(self.anthropic_conn_id)
-            if conn.password:
-                mask_secret(conn.password)
-            self._settings = self._read(conn, conn.extra_dejson)
-            if self._settings.api_key:
-                mask_secret(self._settings.api_key)
+            settings = self._read(conn, conn.extra_dejson)
+            if settings.api_key:
+                mask_secret(settings.api_key)
+            self._settings = settings
         return self._settings
 
     async def aget_settings(self) -> ConnectionSettings:
@@ -116,10 +115,10 @@ class BatchHook(BaseHook):
 
     def run(self, call: Callable[[BatchServiceAsync], Awaitable[T]]) -> T:
         """Run ``await call(service)`` on a private event loop and return its result."""
-        settings = self.get_settings()
+        self.get_settings()  # the lookup is synchronous: done here, before the private loop starts
 
         async def with_service() -> T:
-            async with BatchServiceAsync(**settings.service_kwargs()) as service:
+            async with self.get_service() as service:
                 return await call(service)
 
         return run_sync(with_service)

@@ -20,6 +20,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_batches.api import BatchServiceAsync
 from airflow_batches.batch_ref import normalize_batch_ids
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.outcome import format_counts
@@ -133,6 +134,29 @@ class BatchTrigger(BaseTrigger):
             base = min(self.poll_interval * 2 ** (streak - 1), max(self.poll_interval, _MAX_BACKOFF_SECONDS))
         return base * random.uniform(1 - _JITTER, 1 + _JITTER)
 
+    async def _poll(self, service: BatchServiceAsync) -> tuple[PollFailure | None, list[PollFailure], bool]:
+        """Read every unfinished batch once, logging each state; returns (fatal, transient, throttled)."""
+        pending = self._unfinished()
+        transient: list[PollFailure] = []
+        throttled = False
+        for batch_id, result in zip(pending, await retrieve_each(service, pending), strict=True):
+            if isinstance(result, PollFailure):
+                if result.kind == "fatal":
+                    return result, transient, throttled
+                throttled |= result.kind == "throttled"
+                if result.kind == "transient":
+                    transient.append(result)
+                continue
+            snapshot = batch_snapshot(result)
+            self._latest[batch_id] = snapshot
+            self.log.info(
+                "Batch %s is %s: %s",
+                batch_id,
+                snapshot["processing_status"],
+                format_counts(snapshot["request_counts"]),
+            )
+        return None, transient, throttled
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             service = await BatchHook(self.conn_id).aget_service()
@@ -141,44 +165,25 @@ class BatchTrigger(BaseTrigger):
                 "error", "invalid_request", f"connection {self.conn_id!r} cannot be used: {exc}"
             )
             return
-        failures = throttled = 0
+        failures = throttled_streak = 0
         while True:
-            pending = self._unfinished()
-            transient: list[PollFailure] = []
-            was_throttled = False
-            for batch_id, result in zip(pending, await retrieve_each(service, pending), strict=True):
-                if isinstance(result, PollFailure):
-                    if result.kind == "fatal" and result.reason is not None:
-                        yield self._event("error", result.reason, result.message)
-                        return
-                    was_throttled |= result.kind == "throttled"
-                    if result.kind == "transient":
-                        transient.append(result)
-                    continue
-                snapshot = batch_snapshot(result)
-                self._latest[batch_id] = snapshot
-                self.log.info(
-                    "Batch %s is %s: %s",
-                    batch_id,
-                    snapshot["processing_status"],
-                    format_counts(snapshot["request_counts"]),
-                )
+            fatal, transient, throttled = await self._poll(service)
+            if fatal is not None and fatal.reason is not None:
+                yield self._event("error", fatal.reason, fatal.message)
+                return
             if not self._unfinished():
                 yield self._event("success", "ended", f"all {len(self.batch_ids)} batch(es) ended")
                 return
-            if transient:
-                failures += 1
-                if failures >= self.max_poll_errors:
-                    yield self._event(
-                        "error",
-                        "errors_exhausted",
-                        f"reading the batches failed {failures} polls in a row (last error: "
-                        f"{transient[-1].message}). They were not cancelled and may still be running",
-                    )
-                    return
-            else:
-                failures = 0
-            throttled = throttled + 1 if was_throttled else 0
+            failures = failures + 1 if transient else 0
+            if failures >= self.max_poll_errors:
+                yield self._event(
+                    "error",
+                    "errors_exhausted",
+                    f"reading the batches failed {failures} polls in a row (last error: "
+                    f"{transient[-1].message}). They were not cancelled and may still be running",
+                )
+                return
+            throttled_streak = throttled_streak + 1 if throttled else 0
             now = _now()
             if self.deadline is not None and now >= self.deadline:
                 yield self._event(
@@ -188,7 +193,9 @@ class BatchTrigger(BaseTrigger):
                     f"{', '.join(self._unfinished())}). They were not cancelled and keep running",
                 )
                 return
-            delay = self._delay(failures, throttled)
+            delay = self._delay(failures, throttled_streak)
+            if self.deadline is not None:
+                delay = min(delay, max(0.0, self.deadline - now))
             for failure in transient:
                 self.log.warning(
                     "Reading batch %s failed (%d of %d failed polls in a row allowed; next in %.1f s): %s",
@@ -198,10 +205,8 @@ class BatchTrigger(BaseTrigger):
                     delay,
                     failure.message,
                 )
-            if was_throttled:
+            if throttled:
                 self.log.warning("Throttled by the API (429); next poll in %.1f s", delay)
-            if self.deadline is not None:
-                delay = min(delay, max(0.0, self.deadline - now))
             await _sleep(delay)
 
     # --- kill -------------------------------------------------------------------------------------------

@@ -81,6 +81,12 @@ class ScriptedAPI:
         return httpx.Response(200, json=answer)
 
 
+@pytest.fixture(autouse=True)
+def no_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The sensor must not need a metadata database outside a running task."""
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path}/missing/dir/airflow.db")
+
+
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> ScriptedAPI:
     fake = ScriptedAPI()
