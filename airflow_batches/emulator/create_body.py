@@ -43,7 +43,7 @@ class ParsedRequests:
 
 
 def _readable(text: str) -> str:
-    """Undo the latin-1 decoding of a value for an error message."""
+    """Undo the latin-1 decoding of a string value (for length checks and error messages)."""
     try:
         return text.encode("latin-1").decode("utf-8")
     except UnicodeError:
@@ -134,10 +134,12 @@ def _parse_requests(scanner: _Scanner, params_in_results: bool) -> ParsedRequest
             raise CreateBodyError(
                 f"requests.{index}: Input should be a valid dictionary with 'custom_id' and 'params'"
             )
+        if isinstance(element.get("custom_id"), str):
+            element["custom_id"] = _readable(element["custom_id"])
         try:
             custom_id, kind = request_kind(element, params_in_results=params_in_results)
         except RequestProblem as problem:
-            raise CreateBodyError(f"requests.{index}.{_readable(str(problem))}") from None
+            raise CreateBodyError(f"requests.{index}.{problem}") from None
         if custom_id in first_use:
             raise CreateBodyError(
                 f"requests.{index}.custom_id: duplicate custom_id {custom_id!r} (first used by "

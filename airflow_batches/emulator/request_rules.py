@@ -59,7 +59,7 @@ def custom_id_problem(value: object) -> str | None:
     if not CUSTOM_ID_PATTERN.match(value):
         return (
             f"custom_id: String should match pattern '{_PATTERN_TEXT}' "
-            "(use only letters, digits, '_' and '-')"
+            f"(got {value!r}; use only letters, digits, '_' and '-')"
         )
     return None
 
