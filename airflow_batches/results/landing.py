@@ -50,7 +50,7 @@ from airflow_batches.results.options import (
 )
 from airflow_batches.results.progress import Progress
 from airflow_batches.results.sink import AtomicObject, clean_uri
-from airflow_batches.results.stream import LoopThread, iter_line_chunks
+from airflow_batches.results.stream import PrivateLoop, iter_line_chunks
 
 __all__ = ["ResultsService", "ServiceSource", "land_results"]
 
@@ -107,7 +107,7 @@ class _Landed:
 
 @dataclass
 class _Run:
-    runner: LoopThread
+    runner: PrivateLoop
     service: ResultsService
     base: ObjectStoragePath
     options: _Options
@@ -172,7 +172,7 @@ def land_results(
     started = time.monotonic()
     progress = Progress(log, _positive("progress_interval", progress_interval))
     service: ResultsService = hook.get_service()
-    with LoopThread() as runner:
+    with PrivateLoop() as runner:
         runner.run(service.__aenter__())
         try:
             run = _Run(runner=runner, service=service, base=base, options=options, progress=progress)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import hashlib
 from collections.abc import AsyncIterator
@@ -15,7 +14,7 @@ from results_helpers import result_line
 from airflow_batches.results.checker import ResultChecker
 from airflow_batches.results.errors import ResultsCountMismatchError
 from airflow_batches.results.sink import AtomicObject, clean_uri
-from airflow_batches.results.stream import LoopThread, iter_line_chunks
+from airflow_batches.results.stream import PrivateLoop, iter_line_chunks
 
 
 def test_checker_counts_types_and_sums_usage_of_succeeded_results() -> None:
@@ -100,7 +99,7 @@ def test_pump_groups_lines_into_chunks_and_keeps_them_whole() -> None:
         for i in range(100):
             yield b"%d\n" % i
 
-    with LoopThread() as runner:
+    with PrivateLoop() as runner:
         chunks = list(iter_line_chunks(runner, lines, chunk_bytes=30))
     assert b"".join(b"".join(c) for c in chunks) == b"".join(b"%d\n" % i for i in range(100))
     assert all(sum(map(len, c)) >= 30 for c in chunks[:-1])
@@ -112,27 +111,26 @@ def test_pump_raises_the_readers_error_in_the_consumer() -> None:
         yield b"a\n"
         raise ConnectionResetError("peer went away")
 
-    with LoopThread() as runner, pytest.raises(ConnectionResetError, match="peer went away"):
+    with PrivateLoop() as runner, pytest.raises(ConnectionResetError, match="peer went away"):
         list(iter_line_chunks(runner, lines, chunk_bytes=1))
 
 
-def test_pump_stays_bounded_and_closing_it_stops_the_reader() -> None:
+def test_pump_reads_no_further_than_the_chunk_asked_for_and_closing_it_closes_the_stream() -> None:
     produced = 0
-    closed = asyncio.Event()
+    closed = False
 
     async def lines() -> AsyncIterator[bytes]:
-        nonlocal produced
+        nonlocal produced, closed
         try:
             while True:
                 produced += 1
                 yield b"line\n"
         finally:
-            closed.set()
+            closed = True
 
-    with LoopThread() as runner:
-        chunks = iter_line_chunks(runner, lines, chunk_bytes=1, depth=3)
-        next(chunks)
-        runner.run(asyncio.sleep(0.05))  # let the reader run ahead as far as the queue allows
-        assert produced <= 6  # one taken, three queued, one waiting to be queued, one being read
+    with PrivateLoop() as runner:
+        chunks = iter_line_chunks(runner, lines, chunk_bytes=12)
+        assert next(chunks) == [b"line\n"] * 3
+        assert produced == 3  # nothing read ahead: memory holds one chunk
         chunks.close()
-        assert closed.is_set()
+        assert closed
