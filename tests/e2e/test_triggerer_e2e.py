@@ -46,7 +46,11 @@ class Services:
 
     def airflow(self, *args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=180
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         assert done.returncode == 0, f"airflow {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
         return done.stdout
@@ -93,12 +97,18 @@ def wait_for(what: str, check: Callable[[], Any], services: Services, timeout: f
     raise AssertionError(f"timed out waiting for {what}\n{services.logs()}")
 
 
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
+@pytest.fixture(scope="module")
+def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("out")
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory, out_dir: Path) -> Iterator[Services]:
+    """One set of services for this module's tests (starting them takes most of the time)."""
     from airflow_batches.emulator.testing import run_emulator
 
-    home = tmp_path / "home"
-    (home / "dags").mkdir(parents=True)
+    home = tmp_path_factory.mktemp("home")
+    (home / "dags").mkdir()
     shutil.copy(DAGS / "e2e_batches.py", home / "dags")
     api_port = free_port()
     with run_emulator(processing_seconds=20) as emulator:
@@ -121,7 +131,7 @@ def services(tmp_path: Path) -> Iterator[Services]:
                 "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps(
                     {"conn_type": "anthropic", "host": emulator.base_url, "password": emulator.api_key}
                 ),
-                "AIRFLOW_VAR_E2E_OUTPUT": (tmp_path / "out").as_uri(),
+                "AIRFLOW_VAR_E2E_OUTPUT": out_dir.as_uri(),
                 "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
             }
         )
@@ -138,43 +148,82 @@ def services(tmp_path: Path) -> Iterator[Services]:
             running.stop_all()
 
 
-def test_deferred_create_survives_a_triggerer_restart(services: Services, tmp_path: Path) -> None:
-    emulator: Any = services.emulator  # type: ignore[attr-defined]
+def trigger_dag(services: Services, dag_id: str) -> None:
     wait_for(
-        "the DAG to be parsed",
-        lambda: services.query("select 1 from dag where dag_id = ? and is_stale = 0", DAG_ID),
+        f"{dag_id} to be parsed",
+        lambda: services.query("select 1 from dag where dag_id = ? and is_stale = 0", dag_id),
         services,
     )
-    services.airflow("dags", "trigger", DAG_ID)
+    services.airflow("dags", "trigger", dag_id)
+
+
+def final_state(services: Services, dag_id: str) -> str:
+    state: str = wait_for(
+        f"the {dag_id} run to finish",
+        lambda: next(
+            (
+                s
+                for (s,) in services.query("select state from dag_run where dag_id = ?", dag_id)
+                if s in ("success", "failed")
+            ),
+            None,
+        ),
+        services,
+    )
+    return state
+
+
+def test_deferred_create_survives_a_triggerer_restart(services: Services, out_dir: Path) -> None:
+    emulator: Any = services.emulator  # type: ignore[attr-defined]
+    created_before = emulator.stats()["batches_created"]
+    trigger_dag(services, DAG_ID)
     wait_for(
         "the create task to defer",
         lambda: services.query(
-            "select 1 from task_instance where dag_id = ? and task_id = 'create' and state = 'deferred'", DAG_ID
+            "select 1 from task_instance where dag_id = ? and task_id = 'create' and state = 'deferred'",
+            DAG_ID,
         ),
         services,
     )
     time.sleep(2)  # let the first triggerer poll a few times
     services.stop("triggerer")
     killed_at = datetime.now(UTC)
-    (batch,) = httpx.get(f"{emulator.base_url}/v1/messages/batches", headers=emulator.headers).json()["data"]
+    batch = httpx.get(f"{emulator.base_url}/v1/messages/batches", headers=emulator.headers).json()["data"][0]
     assert batch["processing_status"] == "in_progress", "the batch ended before the triggerer restart"
     services.start("triggerer-2", "triggerer")
 
-    state = wait_for(
-        "the DAG run to finish",
-        lambda: next(
-            (s for (s,) in services.query("select state from dag_run where dag_id = ?", DAG_ID)
-             if s in ("success", "failed")),
-            None,
-        ),
-        services,
-    )
-    assert state == "success", services.logs()
+    assert final_state(services, DAG_ID) == "success", services.logs()
     tries = dict(services.query("select task_id, try_number from task_instance where dag_id = ?", DAG_ID))
     assert tries == {"create": 1, "land": 1}
-    ended = httpx.get(f"{emulator.base_url}/v1/messages/batches/{batch['id']}", headers=emulator.headers).json()
+    ended = httpx.get(
+        f"{emulator.base_url}/v1/messages/batches/{batch['id']}", headers=emulator.headers
+    ).json()
     assert datetime.fromisoformat(ended["ended_at"].replace("Z", "+00:00")) > killed_at
-    assert emulator.stats()["batches_created"] == 1
-    landed = list((tmp_path / "out" / "triggerer").glob("*.jsonl"))
+    assert emulator.stats()["batches_created"] == created_before + 1
+    landed = list((out_dir / "triggerer").glob("*.jsonl"))
     assert [p.name for p in landed] == [f"{batch['id']}.jsonl"]
     assert len(landed[0].read_text().splitlines()) == 3
+
+
+def test_retry_after_the_worker_was_killed_reattaches(services: Services) -> None:
+    """SIGKILL the task process while it waits (blocking path) after create; the retry reattaches."""
+    emulator: Any = services.emulator  # type: ignore[attr-defined]
+    created_before = emulator.stats()["batches_created"]
+    trigger_dag(services, "e2e_kill_worker")
+
+    def running_pid_after_create() -> int | None:
+        rows = services.query(
+            "select pid from task_instance where dag_id = 'e2e_kill_worker' and state = 'running'"
+        )
+        created = emulator.stats()["batches_created"] > created_before
+        return rows[0][0] if rows and rows[0][0] and created else None
+
+    pid = wait_for("the task to create its batch and wait", running_pid_after_create, services)
+    time.sleep(1)  # let the ledger write (right after create returns) land
+    os.kill(pid, signal.SIGKILL)
+    assert final_state(services, "e2e_kill_worker") == "success", services.logs()
+    tries = dict(
+        services.query("select task_id, try_number from task_instance where dag_id = 'e2e_kill_worker'")
+    )
+    assert tries == {"create": 2}
+    assert emulator.stats()["batches_created"] == created_before + 1

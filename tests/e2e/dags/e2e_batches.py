@@ -122,3 +122,14 @@ with DAG("e2e_triggerer", schedule=None, start_date=START, catchup=False):
     # Run by the real scheduler + triggerer; the test restarts the triggerer while this waits.
     create = BatchCreateOperator(task_id="create", requests=requests(3), deferrable=True, poll_interval=1)
     BatchResultsOperator(task_id="land", batch_id=create.output, destination=OUTPUT + "/triggerer/")
+
+with DAG("e2e_kill_worker", schedule=None, start_date=START, catchup=False):
+    # Run by the real scheduler; the test SIGKILLs the task process while it waits after create.
+    BatchCreateOperator(
+        task_id="create",
+        requests=requests(2),
+        deferrable=False,
+        poll_interval=1,
+        retries=1,
+        retry_delay=timedelta(seconds=1),
+    )
