@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from airflow_batches.emulator.testing import RunningEmulator
 
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="airflow-batches-tests-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
@@ -20,8 +24,9 @@ def airflow_home() -> str:
 
 
 @pytest.fixture
-def emulator() -> Iterator["RunningEmulator"]:  # noqa: F821 - resolved lazily below
+def emulator() -> Iterator[RunningEmulator]:
     """A fresh emulator process on loopback for one test (real sockets, instant processing)."""
+    # Imported here so test sessions that never start an emulator do not import the server stack.
     from airflow_batches.emulator.testing import run_emulator
 
     with run_emulator(processing_seconds=0) as running:

@@ -139,8 +139,30 @@ private temporary directory (removed at exit) and only ``custom_id``, a one-byte
 location in that file are kept in memory per request.
 """
 
-from airflow_batches.emulator.app import create_app
-from airflow_batches.emulator.settings import FaultSettings, ServerSettings
-from airflow_batches.emulator.testing import RunningEmulator, run_emulator
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_batches.emulator.app import create_app
+    from airflow_batches.emulator.settings import FaultSettings, ServerSettings
+    from airflow_batches.emulator.testing import RunningEmulator, run_emulator
 
 __all__ = ["FaultSettings", "RunningEmulator", "ServerSettings", "create_app", "run_emulator"]
+
+# Lazy, so that tests importing only ``testing`` (httpx) do not load the server stack (FastAPI, uvicorn).
+_MODULES = {
+    "create_app": "airflow_batches.emulator.app",
+    "FaultSettings": "airflow_batches.emulator.settings",
+    "ServerSettings": "airflow_batches.emulator.settings",
+    "RunningEmulator": "airflow_batches.emulator.testing",
+    "run_emulator": "airflow_batches.emulator.testing",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
