@@ -26,7 +26,7 @@ __all__ = ["DEFERRED_COMMIT_PROTOCOLS", "AtomicObject", "clean_uri"]
 log = logging.getLogger(__name__)
 
 DEFERRED_COMMIT_PROTOCOLS = frozenset({"s3", "s3a"})
-LOCAL_PROTOCOLS = frozenset({"file", "local", ""})
+LOCAL_PROTOCOLS = frozenset({"file", "local"})
 
 
 def clean_uri(path: ObjectStoragePath | str) -> str:
