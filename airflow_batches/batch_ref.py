@@ -47,8 +47,8 @@ def normalize_batch_ids(value: Any) -> list[str]:
         ids = list(value)
     else:
         raise BatchRefError(
-            f"cannot read batch ids from a {type(value).__name__}; pass the BatchCreateOperator's return value, "
-            "a batch id, or a list of ids"
+            f"cannot read batch ids from a {type(value).__name__}; pass the BatchCreateOperator's "
+            "return value, a batch id, or a list of ids"
         )
     result: list[str] = []
     for item in ids:
