@@ -96,17 +96,9 @@ def test_cancel_on_kill_cancels_the_batch_when_the_task_is_killed(run_dag: Any) 
     with run_emulator(processing_seconds=600) as emulator:
         result = run_dag("e2e_cancel_on_kill", emulator)
         assert result.tasks["create"][0] == "failed"
-        (batch,) = json.loads(_get(emulator, "/v1/messages/batches?limit=10"))["data"]
+        (batch,) = _get_response(emulator, "/v1/messages/batches?limit=10").json()["data"]
         assert batch["cancel_initiated_at"] is not None
         assert batch["processing_status"] in ("canceling", "ended")
-
-
-def _get(emulator: Any, path: str) -> str:
-    import httpx
-
-    response = httpx.get(emulator.base_url + path, headers=emulator.headers)
-    response.raise_for_status()
-    return response.text
 
 
 def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_path: Path) -> None:
@@ -137,3 +129,22 @@ def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_
     assert rows["rec-3"]["result_type"] == "succeeded" and rows["rec-3"]["text"].endswith("note 3")
     assert sum(int(row["output_tokens"]) for row in rows.values()) == tokens["output_tokens"]
     assert slow_emulator.stats()["batches_created"] == 1
+
+
+def test_cancel_and_delete_a_running_group(run_dag: Any, slow_emulator: Any) -> None:
+    result = run_dag("e2e_cancel_then_delete", slow_emulator)
+    assert result.state == "success", result.tasks
+    first, second = result.xcom["create"]["batch_ids"]
+    assert result.xcom["cancel"]["batch_ids"] == [first]
+    assert result.xcom["cancel"]["processing_status"] == "ended"
+    assert result.xcom["cancel"]["counts"]["canceled"] == 2
+    assert result.xcom["delete"] == {"deleted": [first, second], "missing": []}
+    for batch_id in (first, second):
+        response = _get_response(slow_emulator, f"/v1/messages/batches/{batch_id}")
+        assert response.status_code == 404
+
+
+def _get_response(emulator: Any, path: str) -> Any:
+    import httpx
+
+    return httpx.get(emulator.base_url + path, headers=emulator.headers)

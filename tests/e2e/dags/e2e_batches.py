@@ -10,7 +10,12 @@ from typing import Any
 
 from airflow.sdk import DAG
 
-from airflow_batches.operators import BatchCreateOperator, BatchResultsOperator
+from airflow_batches.operators import (
+    BatchCancelOperator,
+    BatchCreateOperator,
+    BatchDeleteOperator,
+    BatchResultsOperator,
+)
 from airflow_batches.operators.create import BatchCreateOperator as _Create
 
 START = datetime(2026, 1, 1)
@@ -133,3 +138,20 @@ with DAG("e2e_kill_worker", schedule=None, start_date=START, catchup=False):
         retries=1,
         retry_delay=timedelta(seconds=1),
     )
+
+with DAG("e2e_cancel_then_delete", schedule=None, start_date=START, catchup=False):
+    # Two running batches: one cancelled on its own, then the group deleted (cancel first, wait deferred).
+    create = BatchCreateOperator(
+        task_id="create", requests=requests(4), max_requests_per_batch=2, wait_for_completion=False
+    )
+    cancel = BatchCancelOperator(
+        task_id="cancel",
+        batch_id="{{ ti.xcom_pull('create')['batch_ids'][0] }}",
+        wait_for_cancel=True,
+        deferrable=True,
+        poll_interval=0.5,
+    )
+    delete = BatchDeleteOperator(
+        task_id="delete", batch_id=create.output, cancel_if_running=True, deferrable=True, poll_interval=0.5
+    )
+    create >> cancel >> delete
