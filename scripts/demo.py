@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -65,6 +66,8 @@ def migrate_db() -> None:
 
 
 def write_records(day: date, count: int) -> Path:
+    # A rerun for the same day starts clean, so the listing shows only this run's results.
+    shutil.rmtree(OUTPUT / "results" / day.isoformat(), ignore_errors=True)
     folder = OUTPUT / "input" / day.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "records.jsonl"
@@ -129,6 +132,9 @@ def main() -> int:
         report(args.date)
     except DemoError as exc:
         print(f"\n[demo] FAILED: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the demo's contract is one clear line, not a traceback, on any failure
+        print(f"\n[demo] FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
 
