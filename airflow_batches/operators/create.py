@@ -31,7 +31,7 @@ from airflow_batches.api.requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.cancelling import cancel_unfinished
 from airflow_batches.operators.group import new_group, with_state
-from airflow_batches.operators.request_source import describe_source, iter_request_items
+from airflow_batches.operators.request_source import as_literal, describe_source, iter_request_items
 from airflow_batches.operators.waiting import absolute_deadline, raise_for_event, wait_blocking
 from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
 from airflow_batches.reattach import CreateLedger, group_fingerprint
@@ -53,8 +53,9 @@ class BatchRequestsInvalidError(AirflowFailException):
 class BatchCreateOperator(BaseOperator):
     """Submit Message Batches requests (split into as many batches as needed) and wait for them to end.
 
-    :param requests: a list of ``{"custom_id", "params"}`` objects, an XCom value holding one, or the URI /
-        ``ObjectStoragePath`` of a JSONL file with one request per line (streamed, never loaded whole).
+    :param requests: a list of ``{"custom_id", "params"}`` objects (sent as written: no Jinja inside), an
+        XCom value holding one, or the URI / ``ObjectStoragePath`` of a JSONL file with one request per line
+        (streamed, never loaded whole; the URI is templated).
     :param conn_id: Airflow connection (conn type ``anthropic_batches`` or ``anthropic``).
     :param default_model: ``params.model`` for requests that do not set one.
     :param deferrable: wait in the triggerer (frees the worker slot) instead of in the worker.
@@ -109,7 +110,7 @@ class BatchCreateOperator(BaseOperator):
                 f"max_bytes_per_batch must be between 1 and {MAX_BATCH_BYTES}, got {max_bytes_per_batch!r}"
             )
         validate_policy(max_failure_ratio, on_all_canceled)
-        self.requests = requests
+        self.requests = as_literal(requests)
         self.conn_id = conn_id
         self.default_model = default_model
         self.deferrable = deferrable

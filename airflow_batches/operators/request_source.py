@@ -10,13 +10,22 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowFailException, ObjectStoragePath
+from airflow.providers.common.compat.sdk import AirflowFailException, ObjectStoragePath, literal
 
-__all__ = ["RequestSourceError", "describe_source", "iter_request_items"]
+__all__ = ["RequestSourceError", "as_literal", "describe_source", "iter_request_items"]
+
+_LiteralValue = type(literal(None))
 
 
 class RequestSourceError(AirflowFailException):
     """The ``requests`` argument cannot be read; retrying would not help."""
+
+
+def as_literal(requests: Any) -> Any:
+    """Inline requests are sent as written: prompts often contain ``{{`` and must not go through Jinja."""
+    if isinstance(requests, list | tuple):
+        return literal(list(requests))
+    return requests
 
 
 def describe_source(requests: Any) -> str:
@@ -30,6 +39,8 @@ def describe_source(requests: Any) -> str:
 
 def iter_request_items(requests: Any) -> Iterator[Mapping[str, Any] | bytes]:
     """Yield each request as a mapping (inline / XCom) or as a raw JSONL line (a file)."""
+    if isinstance(requests, _LiteralValue):  # not rendered (outside a task run)
+        requests = requests.value
     if isinstance(requests, ObjectStoragePath):
         yield from _iter_file_lines(requests)
         return

@@ -85,6 +85,30 @@ def test_requests_rendered_as_json_text_are_read(hook: FakeBatchHook) -> None:
     assert len(hook.bodies[0]["requests"]) == 2
 
 
+def test_inline_requests_are_not_jinja_templates(hook: FakeBatchHook) -> None:
+    import jinja2
+
+    requests = reqs(1)
+    requests[0]["params"]["messages"][0]["content"] = "Explain {{ ds }} and {% raw %} in Jinja"
+    op = operator(requests)
+    op.render_template_fields({"ds": "2026-01-01"}, jinja_env=jinja2.Environment())
+    with pytest.raises(TaskDeferred):
+        op.execute(context())
+    sent = hook.bodies[0]["requests"][0]["params"]["messages"][0]["content"]
+    assert sent == "Explain {{ ds }} and {% raw %} in Jinja"
+
+
+def test_a_templated_uri_is_rendered(hook: FakeBatchHook, tmp_path: Path) -> None:
+    import jinja2
+
+    (tmp_path / "2026-01-01.jsonl").write_text(json.dumps(reqs(1)[0]) + "\n")
+    op = operator(str(tmp_path) + "/{{ ds }}.jsonl")
+    op.render_template_fields({"ds": "2026-01-01"}, jinja_env=jinja2.Environment())
+    with pytest.raises(TaskDeferred):
+        op.execute(context())
+    assert len(hook.bodies) == 1
+
+
 def test_default_model_fills_requests_without_one(hook: FakeBatchHook) -> None:
     requests = reqs(2)
     del requests[0]["params"]["model"]
