@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY, AirflowFailException, BaseOperator, conf
 
 from airflow_batches.api.errors import (
+    AmbiguousCreateError,
     APIConnectionError,
     InternalServerError,
     OverloadedError,
@@ -41,13 +42,17 @@ from airflow_batches.triggers.events import validate_event
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["BatchCreateOperator", "BatchRequestsInvalidError"]
+__all__ = ["BatchCreateAmbiguousError", "BatchCreateOperator", "BatchRequestsInvalidError"]
 
 _TRANSIENT = (APIConnectionError, RateLimitError, InternalServerError, OverloadedError)
 
 
 class BatchRequestsInvalidError(AirflowFailException):
     """The requests break the API's rules; nothing was sent. Retrying the same input cannot help."""
+
+
+class BatchCreateAmbiguousError(AirflowFailException):
+    """``create`` may have made a batch whose id never arrived; retrying on its own could pay twice."""
 
 
 class BatchCreateOperator(BaseOperator):
@@ -229,7 +234,16 @@ class BatchCreateOperator(BaseOperator):
         if known:
             return known
         ledger.mark_started(index)
-        batch = hook.create(part)
+        try:
+            batch = hook.create(part)
+        except AmbiguousCreateError as exc:
+            raise BatchCreateAmbiguousError(
+                f"{exc}\nBatch {index + 1} of {len(ledger.parts)} ({part.request_count} requests, "
+                f"custom_ids {part.first_custom_id} .. {part.last_custom_id}) may exist without this task "
+                "knowing its id, "
+                "so the task fails instead of retrying. Look for it in the batch list; cancel it and clear "
+                "this task to submit again (batches already recorded are reused)."
+            ) from None
         ledger.record(index, batch.id)
         self.log.info(
             "Created batch %s (%d of %d, %d requests, %s .. %s).",

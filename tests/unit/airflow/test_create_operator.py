@@ -9,11 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowSkipException, TaskDeferred
+from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException, TaskDeferred
 from ops_fakes import DictStore, FakeBatchHook, context
 
+from airflow_batches.api.errors import AmbiguousCreateError
 from airflow_batches.operators import create as create_module
-from airflow_batches.operators.create import BatchCreateOperator, BatchRequestsInvalidError
+from airflow_batches.operators.create import (
+    BatchCreateAmbiguousError,
+    BatchCreateOperator,
+    BatchRequestsInvalidError,
+)
 from airflow_batches.operators.request_source import RequestSourceError
 from airflow_batches.outcome import BatchOutcomeError
 from airflow_batches.reattach import LEDGER_KEY
@@ -191,6 +196,21 @@ def test_crash_in_the_middle_of_a_group_resumes_with_the_missing_batches(hook: F
         operator(reqs(5), max_requests_per_batch=2).execute(context(store, try_number=2))
     assert [len(b["requests"]) for b in hook.bodies] == [2, 2, 1]
     assert info.value.kwargs["group"]["batch_ids"] == list(hook.batches)
+
+
+def test_an_ambiguous_create_fails_without_retrying(
+    hook: FakeBatchHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = DictStore()
+
+    def ambiguous(part: Any) -> Any:
+        raise AmbiguousCreateError("create may have made a batch", cause=TimeoutError("read timeout"))
+
+    monkeypatch.setattr(hook, "create", ambiguous)
+    with pytest.raises(BatchCreateAmbiguousError, match=r"r-0 \.\. r-1") as info:
+        operator(reqs(2)).execute(context(store))
+    assert isinstance(info.value, AirflowFailException)
+    assert store.data[LEDGER_KEY]["parts"][0]["started_at"]
 
 
 def test_retry_with_different_input_creates_anew(hook: FakeBatchHook) -> None:
