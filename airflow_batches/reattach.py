@@ -16,6 +16,8 @@ middle of a group resumes where it stopped. A retry with different input starts 
 The one window no client can close: the server has created a batch but the crash comes before the response
 (and so the id) arrives. The part then has ``started_at`` and no ``batch_id``; the retry logs a warning that
 names the time and size so the orphan can be found with ``list`` and cancelled, and creates the batch again.
+When the worker survives and the client *knows* the outcome is ambiguous (``AmbiguousCreateError``), the
+create operator fails without retrying instead, so nothing is paid twice without a human deciding.
 
 Without a task state store (Airflow < 3.3) the ledger lives in memory only and a warning says that retries
 will create new batches.
