@@ -11,7 +11,8 @@ in it (``LEDGER_KEY``)::
 ``parts`` has one entry per batch of the group, in order. Before each ``create`` the part gets
 ``started_at``; right after ``create`` returns it gets ``batch_id``. A retry with the same input (same group
 fingerprint) reuses every recorded ``batch_id`` and creates only the parts that have none, so a crash in the
-middle of a group resumes where it stopped. A retry with different input starts a new ledger.
+middle of a group resumes where it stopped. A retry with different input starts a new ledger. (The create
+operator also creates a part again when its recorded batch was cancelled or deleted in the meantime.)
 
 The one window no client can close: the server has created a batch but the crash comes before the response
 (and so the id) arrives. The part then has ``started_at`` and no ``batch_id``; the retry logs a warning that

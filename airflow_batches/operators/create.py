@@ -24,6 +24,7 @@ from airflow_batches.api.errors import (
     AmbiguousCreateError,
     APIConnectionError,
     InternalServerError,
+    NotFoundError,
     OverloadedError,
     RateLimitError,
     RequestValidationError,
@@ -218,6 +219,28 @@ class BatchCreateOperator(BaseOperator):
                 group_fingerprint([p.fingerprint for p in spooled]),
             )
 
+    def _reusable(self, hook: BatchHook, batch_id: str) -> bool:
+        """An earlier try's batch is reattached unless it was cancelled or deleted since.
+
+        A cancelled batch means someone stopped this work on purpose (cancel_on_kill, a user); the task being
+        run again after that is a request to do the work, not to collect a cancelled batch.
+        """
+        try:
+            batch = hook.retrieve(batch_id)
+        except NotFoundError:
+            self.log.warning(
+                "Batch %s of an earlier try no longer exists; creating its part again.", batch_id
+            )
+            return False
+        if batch.cancel_initiated_at is not None:
+            self.log.warning(
+                "Batch %s of an earlier try was cancelled at %s; creating its part again.",
+                batch_id,
+                batch.cancel_initiated_at.isoformat(),
+            )
+            return False
+        return True
+
     def _spool(self, source: str) -> list[SpooledBatch]:
         try:
             return spool_batches(
@@ -231,7 +254,7 @@ class BatchCreateOperator(BaseOperator):
 
     def _create_part(self, hook: BatchHook, ledger: CreateLedger, index: int, part: SpooledBatch) -> str:
         known = ledger.batch_id(index)
-        if known:
+        if known and self._reusable(hook, known):
             return known
         ledger.mark_started(index)
         try:

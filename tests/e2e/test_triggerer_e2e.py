@@ -128,6 +128,8 @@ def services(tmp_path_factory: pytest.TempPathFactory, out_dir: Path) -> Iterato
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+                # The REST API (used to mark a task failed like a user would) without a login step.
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps(
                     {"conn_type": "anthropic", "host": emulator.base_url, "password": emulator.api_key}
                 ),
@@ -136,6 +138,7 @@ def services(tmp_path_factory: pytest.TempPathFactory, out_dir: Path) -> Iterato
             }
         )
         running = Services(home, env)
+        running.api_url = f"http://127.0.0.1:{api_port}"  # type: ignore[attr-defined]
         running.emulator = emulator  # type: ignore[attr-defined]
         running.airflow("db", "migrate")
         try:
@@ -227,3 +230,54 @@ def test_retry_after_the_worker_was_killed_reattaches(services: Services) -> Non
     )
     assert tries == {"create": 2}
     assert emulator.stats()["batches_created"] == created_before + 1
+
+
+def test_marking_a_deferred_task_failed_cancels_its_batch_and_a_rerun_submits_anew(
+    services: Services,
+) -> None:
+    """cancel_on_kill=True while deferred: a user marking the task failed makes the triggerer run on_kill,
+    which cancels the batch; clearing the task afterwards runs it again with a new batch."""
+    emulator: Any = services.emulator  # type: ignore[attr-defined]
+    api_url: str = services.api_url  # type: ignore[attr-defined]
+    dag_id = "e2e_cancel_deferred"
+    created_before = emulator.stats()["batches_created"]
+    trigger_dag(services, dag_id)
+    wait_for(
+        "the create task to defer",
+        lambda: services.query(
+            "select 1 from task_instance where dag_id = ? and task_id = 'create' and state = 'deferred'",
+            dag_id,
+        ),
+        services,
+    )
+    # on_kill runs only for a trigger a triggerer is running: wait until one has picked it up.
+    wait_for(
+        "a triggerer to pick up the trigger",
+        lambda: services.query(
+            "select 1 from trigger join task_instance on task_instance.trigger_id = trigger.id "
+            "where task_instance.dag_id = ? and trigger.triggerer_id is not null",
+            dag_id,
+        ),
+        services,
+    )
+    time.sleep(2)
+    (run_id,) = services.query("select run_id from dag_run where dag_id = ?", dag_id)[0]
+    first = httpx.get(f"{emulator.base_url}/v1/messages/batches", headers=emulator.headers).json()["data"][0]
+    token = httpx.get(f"{api_url}/auth/token").json()["access_token"]
+    marked = httpx.patch(
+        f"{api_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/create",
+        json={"new_state": "failed"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert marked.status_code == 200, marked.text
+
+    def cancelled() -> Any:
+        url = f"{emulator.base_url}/v1/messages/batches/{first['id']}"
+        return httpx.get(url, headers=emulator.headers).json()["cancel_initiated_at"]
+
+    wait_for("the trigger's on_kill to cancel the batch", cancelled, services, timeout=60)
+    assert final_state(services, dag_id) == "failed"
+
+    services.airflow("tasks", "clear", dag_id, "-t", "create", "-y")
+    assert final_state(services, dag_id) == "success", services.logs()
+    assert emulator.stats()["batches_created"] == created_before + 2

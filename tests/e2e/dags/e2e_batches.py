@@ -155,3 +155,9 @@ with DAG("e2e_cancel_then_delete", schedule=None, start_date=START, catchup=Fals
         task_id="delete", batch_id=create.output, cancel_if_running=True, deferrable=True, poll_interval=0.5
     )
     create >> cancel >> delete
+
+with DAG("e2e_cancel_deferred", schedule=None, start_date=START, catchup=False):
+    # Run by the real scheduler + triggerer; the test clears the task while it is deferred.
+    BatchCreateOperator(
+        task_id="create", requests=requests(3), deferrable=True, poll_interval=1, cancel_on_kill=True
+    )

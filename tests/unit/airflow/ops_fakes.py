@@ -58,7 +58,9 @@ class FakeBatchHook:
     def cancel(self, batch_id: str) -> MessageBatch:
         self.cancelled.append(batch_id)
         current = self.retrieve(batch_id)
-        self.batches[batch_id] = current.model_copy(update={"processing_status": "canceling"})
+        self.batches[batch_id] = current.model_copy(
+            update={"processing_status": "canceling", "cancel_initiated_at": datetime(2026, 1, 1, tzinfo=UTC)}
+        )
         return self.batches[batch_id]
 
     def delete(self, batch_id: str) -> None:

@@ -213,6 +213,19 @@ def test_an_ambiguous_create_fails_without_retrying(
     assert store.data[LEDGER_KEY]["parts"][0]["started_at"]
 
 
+def test_a_cancelled_or_deleted_batch_of_an_earlier_try_is_created_again(hook: FakeBatchHook) -> None:
+    store = DictStore()
+    with pytest.raises(TaskDeferred):
+        operator(reqs(6), max_requests_per_batch=2).execute(context(store))
+    first, second, third = hook.batches
+    hook.cancel(first)
+    del hook.batches[second]
+    with pytest.raises(TaskDeferred) as info:
+        operator(reqs(6), max_requests_per_batch=2).execute(context(store, try_number=2))
+    ids = info.value.kwargs["group"]["batch_ids"]
+    assert len(hook.bodies) == 5 and ids[2] == third and first not in ids and second not in ids
+
+
 def test_retry_with_different_input_creates_anew(hook: FakeBatchHook) -> None:
     store = DictStore()
     with pytest.raises(TaskDeferred):
