@@ -175,7 +175,8 @@ class BatchCreateOperator(BaseOperator):
             pushed = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_RETURN_KEY)
             group = pushed if isinstance(pushed, Mapping) else {"batch_ids": list(checked["batch_ids"])}
         if checked["status"] == "timeout" and self.cancel_on_timeout:
-            unfinished = [b["id"] for b in checked["batches"] if b["processing_status"] != "ended"]
+            ended = {b["id"] for b in checked["batches"] if b["processing_status"] == "ended"}
+            unfinished = [batch_id for batch_id in checked["batch_ids"] if batch_id not in ended]
             self.log.warning("Timeout reached; cancelling the unfinished batches %s.", unfinished)
             cancel_unfinished(self.hook, unfinished)
         elif checked["status"] == "timeout":
