@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
 __all__ = [
     "ContentBlock",
@@ -28,6 +28,7 @@ __all__ = [
     "MessageBatchRequestCounts",
     "MessageBatchResult",
     "MessageBatchSucceededResult",
+    "MessageBatchUnknownResult",
     "ProcessingStatus",
     "RedactedThinkingBlock",
     "TextBlock",
@@ -136,9 +137,17 @@ class UnknownContentBlock(APIModel):
 _KNOWN_BLOCKS = {"text", "thinking", "redacted_thinking", "tool_use"}
 
 
+def _tag_of(value: Any, known: set[str]) -> str:
+    """The ``type`` of a raw or built model if it is one of ``known``, else ``"unknown"``.
+
+    Unknown types go to a generic model instead of failing: the API adds block and result types over time.
+    """
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind if kind in known else "unknown"
+
+
 def _block_tag(value: Any) -> str:
-    block_type = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return block_type if block_type in _KNOWN_BLOCKS else "unknown"
+    return _tag_of(value, _KNOWN_BLOCKS)
 
 
 ContentBlock = Annotated[
@@ -201,12 +210,26 @@ class MessageBatchExpiredResult(APIModel):
     type: Literal["expired"] = "expired"
 
 
+class MessageBatchUnknownResult(APIModel):
+    """A result type this client does not model yet, kept as sent (its fields are in ``model_extra``)."""
+
+    type: str
+
+
+_KNOWN_RESULTS = {"succeeded", "errored", "canceled", "expired"}
+
+
+def _result_tag(value: Any) -> str:
+    return _tag_of(value, _KNOWN_RESULTS)
+
+
 MessageBatchResult = Annotated[
-    MessageBatchSucceededResult
-    | MessageBatchErroredResult
-    | MessageBatchCanceledResult
-    | MessageBatchExpiredResult,
-    Field(discriminator="type"),
+    Annotated[MessageBatchSucceededResult, Tag("succeeded")]
+    | Annotated[MessageBatchErroredResult, Tag("errored")]
+    | Annotated[MessageBatchCanceledResult, Tag("canceled")]
+    | Annotated[MessageBatchExpiredResult, Tag("expired")]
+    | Annotated[MessageBatchUnknownResult, Tag("unknown")],
+    Discriminator(_result_tag),
 ]
 
 

@@ -237,6 +237,42 @@ class BatchServiceAsync:
         mid-line raises ``ResultsStreamError``; fetching again from the start is up to the caller.
         Stop early with ``contextlib.aclosing`` so the connection is released at once.
         """
+        response = await self._open_results(batch_id, batch)
+        try:
+            async for line in _lines_of(response, batch_id):
+                yield line
+        finally:
+            await response.aclose()
+
+    async def results_streaming(
+        self, batch_id: str, *, batch: MessageBatch | None = None
+    ) -> AsyncIterator[MessageBatchIndividualResponse]:
+        """Each results line parsed; a line that is not a result raises ``ResultsStreamError``.
+
+        A result type this client does not know yet comes as ``MessageBatchUnknownResult``, not an error.
+        """
+        response = await self._open_results(batch_id, batch)
+        request_id = response.headers.get("request-id")
+        line_no = 0
+        try:
+            async for line in _lines_of(response, batch_id):
+                line_no += 1
+                try:
+                    parsed = MessageBatchIndividualResponse.model_validate_json(line)
+                except pydantic.ValidationError as exc:
+                    raise ResultsStreamError(
+                        f"results line {line_no} of batch {batch_id} is not a result "
+                        f"({_first_error(exc)}): {line[:_SNIPPET_CHARS]!r}",
+                        batch_id=batch_id,
+                        line=line_no,
+                        request_id=request_id,
+                    ) from None
+                yield parsed
+        finally:
+            await response.aclose()
+
+    async def _open_results(self, batch_id: str, batch: MessageBatch | None) -> httpx.Response:
+        """The results response of an ended batch, its body not read yet (the caller must close it)."""
         validate_batch_id(batch_id)
         if batch is None:
             batch = await self.retrieve(batch_id)
@@ -254,31 +290,7 @@ class BatchServiceAsync:
                 "download; retrieve it again later, or check it in the Console"
             )
         url = self._session.resolve(batch.results_url)
-        response = await self._session.request("GET", url, accept="application/binary", stream=True)
-        request_id = response.headers.get("request-id")
-        try:
-            chunks = _body_chunks(response, batch_id, request_id)
-            async for line in aiter_lines_exact(chunks, batch_id=batch_id, request_id=request_id):
-                yield line
-        finally:
-            await response.aclose()
-
-    async def results_streaming(
-        self, batch_id: str, *, batch: MessageBatch | None = None
-    ) -> AsyncIterator[MessageBatchIndividualResponse]:
-        """Each results line parsed; a line that is not a result raises ``ResultsStreamError``."""
-        line_no = 0
-        async for line in self.results_lines(batch_id, batch=batch):
-            line_no += 1
-            try:
-                yield MessageBatchIndividualResponse.model_validate_json(line)
-            except pydantic.ValidationError as exc:
-                raise ResultsStreamError(
-                    f"results line {line_no} of batch {batch_id} is not a result "
-                    f"({_first_error(exc)}): {line[:_SNIPPET_CHARS]!r}",
-                    batch_id=batch_id,
-                    line=line_no,
-                ) from None
+        return await self._session.request("GET", url, accept="application/binary", stream=True)
 
     def _batch_url(self, batch_id: str, action: str | None = None) -> httpx.URL:
         path = f"{_BATCHES_PATH}/{validate_batch_id(batch_id)}"
@@ -332,6 +344,13 @@ def _first_error(exc: pydantic.ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
     where = ".".join(str(part) for part in error["loc"])
     return f"{where}: {error['msg']}" if where else str(error["msg"])
+
+
+def _lines_of(response: httpx.Response, batch_id: str) -> AsyncIterator[bytes]:
+    """The lines of a streamed results response (closing the response is the caller's job)."""
+    request_id = response.headers.get("request-id")
+    chunks = _body_chunks(response, batch_id, request_id)
+    return aiter_lines_exact(chunks, batch_id=batch_id, request_id=request_id)
 
 
 async def _body_chunks(

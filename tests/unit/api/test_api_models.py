@@ -18,6 +18,7 @@ from airflow_batches.api import (
     MessageBatchIndividualResponse,
     MessageBatchPage,
     MessageBatchSucceededResult,
+    MessageBatchUnknownResult,
     TextBlock,
     UnknownContentBlock,
 )
@@ -144,3 +145,27 @@ def test_unknown_content_block_type_is_kept() -> None:
     assert isinstance(unknown, UnknownContentBlock)
     assert unknown.model_dump() == block
     assert line.model_dump(mode="json", exclude_unset=True) == raw
+
+
+def test_unknown_result_type_is_kept() -> None:
+    raw = {"custom_id": "req-5", "result": {"type": "paused", "resume_at": "2030-01-01T00:00:00Z"}}
+    line = MessageBatchIndividualResponse.model_validate_json(json.dumps(raw))
+    assert isinstance(line.result, MessageBatchUnknownResult)
+    assert line.result.type == "paused"
+    assert line.result.model_extra == {"resume_at": "2030-01-01T00:00:00Z"}
+    assert line.model_dump(mode="json", exclude_unset=True) == raw
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"type": "succeeded"},  # a known type is still checked: no message
+        {"type": "errored", "error": "boom"},
+        {"kind": "succeeded"},  # no type at all
+        {"type": 7},
+        "succeeded",
+    ],
+)
+def test_known_result_types_stay_strict_and_a_result_needs_a_type(result: object) -> None:
+    with pytest.raises(ValidationError):
+        MessageBatchIndividualResponse.model_validate({"custom_id": "req-6", "result": result})

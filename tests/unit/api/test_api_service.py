@@ -22,6 +22,7 @@ from airflow_batches.api import (
     InvalidBatchIdError,
     InvalidInputError,
     MessageBatchSucceededResult,
+    MessageBatchUnknownResult,
     NotFoundError,
     RequestValidationError,
     ResultsArchivedError,
@@ -263,6 +264,9 @@ async def test_bad_list_arguments(
 # --- results ----------------------------------------------------------------------------------------------
 
 
+RESULTS_ID = {"request-id": "req_results_1"}
+
+
 def results_routes(batch: dict[str, Any], body: Any) -> Recorder:
     return Recorder(
         {
@@ -362,7 +366,8 @@ class BrokenStream(httpx.AsyncByteStream):
 
 
 async def test_connection_dropped_mid_stream(make_service: Callable[..., BatchServiceAsync]) -> None:
-    rec = results_routes(batch_json(status="ended"), httpx.Response(200, stream=BrokenStream()))
+    broken = httpx.Response(200, stream=BrokenStream(), headers=RESULTS_ID)
+    rec = results_routes(batch_json(status="ended"), broken)
     got: list[bytes] = []
     async with make_service(rec) as service:
         with pytest.raises(ResultsStreamError, match="broke after") as info:
@@ -370,28 +375,54 @@ async def test_connection_dropped_mid_stream(make_service: Callable[..., BatchSe
                 got.append(line)
     assert got == [CANCELED]
     assert "ReadError: connection reset by peer" in str(info.value)
+    assert info.value.request_id == "req_results_1" and "[request-id: req_results_1]" in str(info.value)
 
 
 async def test_stream_cut_at_the_end_without_newline(make_service: Callable[..., BatchServiceAsync]) -> None:
-    rec = results_routes(batch_json(status="ended"), httpx.Response(200, content=CANCELED + CANCELED[:-1]))
+    cut = httpx.Response(200, content=CANCELED + CANCELED[:-1], headers=RESULTS_ID)
+    rec = results_routes(batch_json(status="ended"), cut)
     async with make_service(rec) as service:
-        with pytest.raises(ResultsStreamError, match="middle of line 2"):
+        with pytest.raises(ResultsStreamError, match="middle of line 2") as info:
             [line async for line in service.results_lines("msgbatch_01")]
+    assert "without a final newline" in str(info.value) and "[request-id: req_results_1]" in str(info.value)
 
 
 @pytest.mark.parametrize(
     ("bad", "expected"),
-    [(b"not json at all\n", "line 2"), (b'{"custom_id":"c","result":{"type":"mystery"}}\n', "line 2")],
+    [
+        (b"not json at all\n", "line 2 of batch msgbatch_01 is not a result (Invalid JSON"),
+        (b'{"custom_id":"c"}\n', "line 2 of batch msgbatch_01 is not a result (result: Field required"),
+        (b'{"custom_id":"c","result":{"type":"succeeded"}}\n', "(result.succeeded.message: Field required"),
+    ],
 )
 async def test_a_line_that_is_not_a_result(
     bad: bytes, expected: str, make_service: Callable[..., BatchServiceAsync]
 ) -> None:
-    rec = results_routes(batch_json(status="ended"), httpx.Response(200, content=CANCELED + bad))
+    body = httpx.Response(200, content=CANCELED + bad, headers=RESULTS_ID)
+    rec = results_routes(batch_json(status="ended"), body)
     async with make_service(rec) as service:
         with pytest.raises(ResultsStreamError) as info:
             [r async for r in service.results_streaming("msgbatch_01")]
-    assert expected in str(info.value) and bad[:10].decode() in str(info.value)
-    assert info.value.line == 2
+    message = str(info.value)
+    assert expected in message and bad[:10].decode() in message
+    assert message.endswith("[request-id: req_results_1]")
+    assert (info.value.line, info.value.request_id, info.value.batch_id) == (
+        2,
+        "req_results_1",
+        "msgbatch_01",
+    )
+
+
+async def test_an_unknown_result_type_is_kept_not_an_error(
+    make_service: Callable[..., BatchServiceAsync],
+) -> None:
+    future = b'{"custom_id":"c","result":{"type":"paused","until":"tomorrow"}}\n'
+    rec = results_routes(batch_json(status="ended"), httpx.Response(200, content=CANCELED + future))
+    async with make_service(rec) as service:
+        parsed = [r async for r in service.results_streaming("msgbatch_01")]
+    assert isinstance(parsed[1].result, MessageBatchUnknownResult)
+    assert (parsed[1].custom_id, parsed[1].result.type) == ("c", "paused")
+    assert parsed[1].result.model_extra == {"until": "tomorrow"}
 
 
 async def test_results_error_status_is_mapped(make_service: Callable[..., BatchServiceAsync]) -> None:
