@@ -68,12 +68,18 @@ class RunningEmulator:
     """A started emulator: where it listens, the key to use, and helpers for its admin endpoints."""
 
     def __init__(
-        self, process: subprocess.Popen[str], base_url: str, api_key: str, output: deque[str]
+        self,
+        process: subprocess.Popen[str],
+        base_url: str,
+        api_key: str,
+        output: deque[str],
+        pump: threading.Thread,
     ) -> None:
         self.process = process
         self.base_url = base_url
         self.api_key = api_key
         self._output = output
+        self._pump = pump
         self._admin = httpx.Client(base_url=base_url, timeout=30)
 
     def __repr__(self) -> str:
@@ -129,6 +135,18 @@ class RunningEmulator:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        _close_output(self.process, self._pump)
+
+
+def _close_output(process: subprocess.Popen[str], pump: threading.Thread) -> None:
+    """Close the output pipe of an exited process once the pump has read it to the end.
+
+    Never closed under a read in progress: if a grandchild inherited the pipe and keeps it open, the pump is
+    still reading after the timeout and the pipe is left to it.
+    """
+    pump.join(timeout=10)
+    if process.stdout is not None and not pump.is_alive():
+        process.stdout.close()
 
 
 def _pump(
@@ -166,15 +184,17 @@ def run_emulator(
     output: deque[str] = deque(maxlen=_KEPT_OUTPUT_LINES)
     found: list[str] = []
     ready = threading.Event()
-    threading.Thread(target=_pump, args=(process, output, found, ready), daemon=True).start()
+    pump = threading.Thread(target=_pump, args=(process, output, found, ready), daemon=True)
+    pump.start()
     ready.wait(startup_timeout)
     if not found:
         reason = "exited before listening" if ready.is_set() else f"timed out after {startup_timeout}s"
         process.kill()
         reason += f", exit code {process.wait()}"
+        _close_output(process, pump)
         shown = "".join(output).replace(api_key, "***") if api_key else "".join(output)
         raise EmulatorStartupError(f"the emulator did not start ({reason}); its output:\n{shown or '(none)'}")
-    running = RunningEmulator(process, found[0], api_key or DEFAULT_API_KEY, output)
+    running = RunningEmulator(process, found[0], api_key or DEFAULT_API_KEY, output, pump)
     try:
         yield running
     finally:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -19,16 +21,15 @@ LINE = re.compile(r"^airflow-batches emulator listening on (http://127\.0\.0\.1:
 
 @pytest.fixture
 def process() -> Iterator[subprocess.Popen[str]]:
-    started = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "airflow_batches.emulator", "--host", "127.0.0.1", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    yield started
-    if started.poll() is None:
-        started.kill()
-        started.wait()
+    ) as started:  # leaving the block closes the pipes and waits for the process
+        yield started
+        if started.poll() is None:
+            started.kill()
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -128,3 +129,31 @@ def test_help_lists_every_flag() -> None:
         "--require-version",
     ):
         assert flag in result.stdout
+
+
+def resource_warnings_of(action: Callable[[], None]) -> list[str]:
+    """The ResourceWarnings (unclosed pipes and the like) raised while ``action`` runs and is collected."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        action()
+        gc.collect()
+    return [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_run_emulator_closes_its_output_pipe() -> None:
+    kept: list[subprocess.Popen[str]] = []
+
+    def start_and_stop() -> None:
+        with run_emulator() as running:
+            kept.append(running.process)
+
+    assert resource_warnings_of(start_and_stop) == []
+    assert kept[0].stdout is not None and kept[0].stdout.closed
+
+
+def test_a_failed_start_closes_its_output_pipe() -> None:
+    def fail_to_start() -> None:
+        with pytest.raises(EmulatorStartupError), run_emulator(fail_ops=["bogus"]):
+            pass
+
+    assert resource_warnings_of(fail_to_start) == []
