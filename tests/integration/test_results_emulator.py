@@ -52,7 +52,7 @@ def test_big_results_land_byte_exact_in_bounded_memory(
     assert peak < 20_000_000, f"peak traced memory {peak:,} bytes while landing {reference_size:,} bytes"
 
 
-def test_cut_stream_is_fetched_again_and_lands_identical(
+def test_cut_stream_is_fetched_again_and_lands_byte_identical(
     hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     batch_id = ended_batch(hook, "cut", 200, text_bytes=2_000)
@@ -70,7 +70,7 @@ def test_cut_stream_is_fetched_again_and_lands_identical(
     assert files_under(tmp_path / "cut") == [f"{batch_id}.jsonl"]
 
 
-def test_a_stream_cut_every_time_fails_and_leaves_nothing(
+def test_a_stream_cut_every_time_fails_and_leaves_no_partial(
     hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     batch_id = ended_batch(hook, "always", 50, text_bytes=2_000)

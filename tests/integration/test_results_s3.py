@@ -21,7 +21,7 @@ hook = results_support.hook
 S3 = {"destination_conn_id": "aws_default", "block_size": 5 * 2**20, "retry_backoff": 0.0}
 
 
-def test_big_results_land_on_s3_as_one_multipart_object(
+def test_big_results_land_on_s3_byte_exact_in_bounded_memory(
     hook: BatchHook,
     results_emulator: RunningEmulator,
     s3_bucket: S3Bucket,  # noqa: F811
@@ -52,7 +52,7 @@ def test_big_results_land_on_s3_as_one_multipart_object(
     assert peak < 40_000_000, f"peak traced memory {peak:,} bytes while landing {reference_size:,} bytes"
 
 
-def test_a_failed_landing_leaves_no_object_and_no_open_upload(
+def test_a_cut_landing_aborts_the_upload_and_leaves_no_object(
     hook: BatchHook,
     results_emulator: RunningEmulator,
     s3_bucket: S3Bucket,  # noqa: F811
@@ -87,7 +87,7 @@ def test_existing_object_policies(
     assert skipped["files"] == replaced["files"]
 
 
-def test_a_missing_bucket_fails_and_names_it(
+def test_unwritable_destination_a_missing_bucket_fails_and_is_named(
     hook: BatchHook,
     s3_bucket: S3Bucket,  # noqa: F811
 ) -> None:

@@ -52,7 +52,7 @@ def test_count_mismatch_short_flag_tells_a_cut_from_wrong_content() -> None:
     assert "succeeded: expected 0, got 1, errored: expected 1, got 0" in str(wrong.value)
 
 
-def test_atomic_object_is_invisible_until_commit(tmp_path: Path) -> None:
+def test_atomic_object_is_only_a_hidden_partial_until_commit(tmp_path: Path) -> None:
     final = ObjectStoragePath(f"file://{tmp_path}/deep/dir/out.jsonl")
     obj = AtomicObject(final, gzip_level=None, block_size=1 << 20)
     obj.write_lines([b"one\n", b"two\n"])
@@ -69,7 +69,7 @@ def test_atomic_object_is_invisible_until_commit(tmp_path: Path) -> None:
     assert obj.sha256 == hashlib.sha256(b"one\ntwo\nthree\n").hexdigest()
 
 
-def test_atomic_object_discard_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+def test_atomic_object_discard_leaves_the_old_file_and_no_partial(tmp_path: Path) -> None:
     (tmp_path / "out.jsonl").write_bytes(b"previous\n")
     obj = AtomicObject(ObjectStoragePath(f"file://{tmp_path}/out.jsonl"), gzip_level=None, block_size=1 << 20)
     obj.write_lines([b"new\n"])
