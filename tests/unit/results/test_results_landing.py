@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import json
@@ -109,7 +110,7 @@ def test_gzip_is_deterministic_and_decompresses_to_the_exact_bytes(api: FakeAPI,
     assert second["files"][0]["sha256"] == first["files"][0]["sha256"]
 
 
-def test_count_mismatch_names_each_type_and_lands_nothing(api: FakeAPI, tmp_path: Path) -> None:
+def test_count_mismatch_names_each_type_and_leaves_no_partial(api: FakeAPI, tmp_path: Path) -> None:
     lines = [*make_lines("a", 3), result_line("e", "errored")]
     api.add("msgbatch_m", lines, counts={"succeeded": 2, "errored": 2})
 
@@ -137,7 +138,7 @@ def test_fewer_lines_than_expected_is_fetched_again(api: FakeAPI, tmp_path: Path
     assert (tmp_path / "msgbatch_short.jsonl").read_bytes() == b"".join(lines)
 
 
-def test_duplicate_custom_id_is_named_and_lands_nothing(api: FakeAPI, tmp_path: Path) -> None:
+def test_duplicate_custom_id_is_named_and_leaves_no_partial(api: FakeAPI, tmp_path: Path) -> None:
     lines = make_lines("a", 3)
     api.add("msgbatch_d", [lines[0], lines[1], lines[0]], counts={"succeeded": 3})
 
@@ -147,6 +148,22 @@ def test_duplicate_custom_id_is_named_and_lands_nothing(api: FakeAPI, tmp_path: 
     assert files_under(tmp_path) == []
     assert api.batches["msgbatch_d"].results_requests == 1
 
+
+
+def test_a_stream_stopped_early_logs_no_asyncio_error(
+    api: FakeAPI, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The failed check stops the stream mid-way: the async generators it leaves must be closed, not
+    # destroyed pending (which logs "Task was destroyed but it is pending!" at error level in the task log).
+    lines = make_lines("a", 300, text="x" * 2000)
+    api.add("msgbatch_early", [*lines[:100], lines[0], *lines[100:]], counts={"succeeded": 301})
+    caplog.set_level(logging.ERROR, logger="asyncio")
+
+    with pytest.raises(ResultsCheckError, match="appears twice"):
+        land_results(api, "msgbatch_early", f"file://{tmp_path}", chunk_bytes=10_000, **FAST)
+    gc.collect()
+
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
 
 @pytest.mark.parametrize(
     ("bad", "why"),
@@ -183,7 +200,7 @@ def test_cut_stream_is_retried_and_the_file_is_identical(api: FakeAPI, tmp_path:
     assert files_under(tmp_path) == ["msgbatch_cut.jsonl"]
 
 
-def test_cut_stream_gives_up_after_max_attempts_and_lands_nothing(api: FakeAPI, tmp_path: Path) -> None:
+def test_cut_stream_gives_up_after_max_attempts_and_leaves_no_partial(api: FakeAPI, tmp_path: Path) -> None:
     lines = make_lines("a", 20)
     batch = api.add("msgbatch_cut", lines)
     batch.bodies = [b"".join(lines)[:1000]] * 2
