@@ -149,7 +149,6 @@ def test_duplicate_custom_id_is_named_and_leaves_no_partial(api: FakeAPI, tmp_pa
     assert api.batches["msgbatch_d"].results_requests == 1
 
 
-
 def test_a_stream_stopped_early_logs_no_asyncio_error(
     api: FakeAPI, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -164,6 +163,7 @@ def test_a_stream_stopped_early_logs_no_asyncio_error(
     gc.collect()
 
     assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
+
 
 @pytest.mark.parametrize(
     ("bad", "why"),
