@@ -1,4 +1,4 @@
-"""Test-wide setup: an isolated AIRFLOW_HOME set before anything imports airflow, and the emulator fixture."""
+"""Test-wide setup: an isolated AIRFLOW_HOME set before anything imports airflow; emulator fixtures."""
 
 from __future__ import annotations
 
@@ -31,3 +31,19 @@ def emulator() -> Iterator[RunningEmulator]:
 
     with run_emulator(processing_seconds=0) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def emulator_process() -> Iterator[RunningEmulator]:
+    """One emulator process per test module (starting one takes about a second); see ``module_emulator``."""
+    from airflow_batches.emulator.testing import run_emulator
+
+    with run_emulator(processing_seconds=0) as running:
+        yield running
+
+
+@pytest.fixture
+def module_emulator(emulator_process: RunningEmulator) -> RunningEmulator:
+    """The module's emulator process, reset for this test: no batches, clock and settings as started."""
+    emulator_process.reset()
+    return emulator_process

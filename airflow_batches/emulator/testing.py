@@ -32,7 +32,14 @@ from typing import Any
 
 import httpx
 
-__all__ = ["DEFAULT_API_KEY", "EmulatorAdminError", "EmulatorStartupError", "RunningEmulator", "run_emulator"]
+__all__ = [
+    "DEFAULT_API_KEY",
+    "EmulatorAdminError",
+    "EmulatorStartupError",
+    "RunningEmulator",
+    "echo_request",
+    "run_emulator",
+]
 
 DEFAULT_API_KEY = "sk-emulator-test-key"
 _LISTENING_PREFIX = "airflow-batches emulator listening on "
@@ -45,6 +52,22 @@ class EmulatorStartupError(RuntimeError):
 
 class EmulatorAdminError(RuntimeError):
     """An admin endpoint refused a call (for example an invalid setting)."""
+
+
+def echo_request(custom_id: str, text: str = "hello", **params: Any) -> dict[str, Any]:
+    """One batch request whose reply from the emulator's fake model is ``text``, whole.
+
+    ``params`` override or add fields of the Messages body. The default ``max_tokens`` is always enough for
+    the echo (the fake model counts four characters per token), so the size of ``text`` sets the size of
+    the result line.
+    """
+    body: dict[str, Any] = {
+        "model": "claude-emulated",
+        "max_tokens": len(text) // 2 + 16,
+        "messages": [{"role": "user", "content": text}],
+    }
+    body.update(params)
+    return {"custom_id": custom_id, "params": body}
 
 
 def _command_line(flags: dict[str, Any]) -> list[str]:

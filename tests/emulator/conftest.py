@@ -1,4 +1,4 @@
-"""One emulator process for the emulator tests, reset before each test; raw httpx clients for the wire."""
+"""Raw httpx clients for the wire, on the module's emulator (``module_emulator``, reset before each test)."""
 
 from __future__ import annotations
 
@@ -8,27 +8,16 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_batches.emulator.testing import RunningEmulator, run_emulator
+from airflow_batches.emulator.testing import RunningEmulator, echo_request
 
 BATCHES = "/v1/messages/batches"
 
 
-@pytest.fixture(scope="session")
-def shared_emulator() -> Iterator[RunningEmulator]:
-    with run_emulator(processing_seconds=0) as running:
-        yield running
-
-
 @pytest.fixture
-def emu(shared_emulator: RunningEmulator) -> RunningEmulator:
-    """The shared emulator with no batches, real time and its startup settings."""
-    shared_emulator.reset()
-    return shared_emulator
-
-
-@pytest.fixture
-def api(emu: RunningEmulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=emu.base_url, headers=emu.headers, timeout=60) as client:
+def api(module_emulator: RunningEmulator) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=module_emulator.base_url, headers=module_emulator.headers, timeout=60
+    ) as client:
         yield client
 
 
@@ -40,16 +29,7 @@ class Batches:
     def __init__(self, api: httpx.Client) -> None:
         self.api = api
 
-    @staticmethod
-    def request(custom_id: str, text: str = "hello", **params: Any) -> dict[str, Any]:
-        """One batch request whose reply will echo ``text``; ``params`` override or add fields."""
-        body: dict[str, Any] = {
-            "model": "claude-test",
-            "max_tokens": 1000,
-            "messages": [{"role": "user", "content": text}],
-        }
-        body.update(params)
-        return {"custom_id": custom_id, "params": body}
+    request = staticmethod(echo_request)
 
     def create(self, requests: list[dict[str, Any]]) -> dict[str, Any]:
         response = self.api.post(BATCHES, json={"requests": requests})

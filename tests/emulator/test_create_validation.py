@@ -89,12 +89,12 @@ CASES = [
 
 @pytest.mark.parametrize(("bad", "expected"), CASES)
 def test_bad_request_is_named_by_index_and_field(
-    api: httpx.Client, emu: RunningEmulator, bad: Any, expected: str
+    api: httpx.Client, module_emulator: RunningEmulator, bad: Any, expected: str
 ) -> None:
     body = {"requests": [good("a"), good("b"), good("c"), bad, good("e")]}
     message = error_message(api.post("/v1/messages/batches", json=body))
     assert message.startswith(expected), message
-    assert emu.stats()["batches_created"] == 0
+    assert module_emulator.stats()["batches_created"] == 0
 
 
 def test_stream_false_is_accepted(api: httpx.Client) -> None:
@@ -134,9 +134,9 @@ def test_unknown_top_level_fields_are_ignored(api: httpx.Client) -> None:
 
 
 def test_per_request_validation_turns_bad_params_into_errored_results(
-    api: httpx.Client, emu: RunningEmulator
+    api: httpx.Client, module_emulator: RunningEmulator
 ) -> None:
-    emu.configure(params_validation="per_request")
+    module_emulator.configure(params_validation="per_request")
     body = {
         "requests": [good("fine"), with_params("zero", max_tokens=0), with_params("streamy", stream=True)]
     }
@@ -159,21 +159,23 @@ def test_per_request_validation_turns_bad_params_into_errored_results(
     assert api.post("/v1/messages/batches", json={"requests": [good("a b")]}).status_code == 400
 
 
-def test_body_over_the_threshold_is_413_before_it_is_read(api: httpx.Client, emu: RunningEmulator) -> None:
-    emu.configure(max_body_bytes=2000)
+def test_body_over_the_threshold_is_413_before_it_is_read(
+    api: httpx.Client, module_emulator: RunningEmulator
+) -> None:
+    module_emulator.configure(max_body_bytes=2000)
     small = {"requests": [good("a")]}
     assert api.post("/v1/messages/batches", json=small).status_code == 200
     large = {"requests": [good(f"r{i}") for i in range(40)]}
     assert len(json.dumps(large)) > 2000
     message = error_message(api.post("/v1/messages/batches", json=large), 413)
     assert "maximum allowed size of 2,000 bytes" in message
-    assert emu.stats()["batches_created"] == 1
+    assert module_emulator.stats()["batches_created"] == 1
 
 
 def test_streamed_body_without_length_is_cut_off_at_the_threshold(
-    api: httpx.Client, emu: RunningEmulator
+    api: httpx.Client, module_emulator: RunningEmulator
 ) -> None:
-    emu.configure(max_body_bytes=2000)
+    module_emulator.configure(max_body_bytes=2000)
     large = json.dumps({"requests": [good(f"r{i}") for i in range(40)]}).encode()
 
     def chunks():
@@ -182,11 +184,11 @@ def test_streamed_body_without_length_is_cut_off_at_the_threshold(
 
     response = api.post("/v1/messages/batches", content=chunks())
     assert response.status_code == 413
-    assert emu.stats()["batches_created"] == 0
+    assert module_emulator.stats()["batches_created"] == 0
 
 
-def test_413_can_be_an_edge_html_page(api: httpx.Client, emu: RunningEmulator) -> None:
-    emu.configure(max_body_bytes=100, html_413=True)
+def test_413_can_be_an_edge_html_page(api: httpx.Client, module_emulator: RunningEmulator) -> None:
+    module_emulator.configure(max_body_bytes=100, html_413=True)
     response = api.post("/v1/messages/batches", json={"requests": [good(f"r{i}") for i in range(5)]})
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("text/html")

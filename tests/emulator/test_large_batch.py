@@ -32,7 +32,7 @@ def body(count: int) -> Iterator[bytes]:
     yield b"]}"
 
 
-def test_100k_requests_create_and_stream_back(emu: RunningEmulator, api: httpx.Client) -> None:
+def test_100k_requests_create_and_stream_back(module_emulator: RunningEmulator, api: httpx.Client) -> None:
     created = api.post("/v1/messages/batches", content=body(100_000), timeout=120)
     assert created.status_code == 200, created.text
     batch = created.json()
@@ -54,8 +54,8 @@ def test_100k_requests_create_and_stream_back(emu: RunningEmulator, api: httpx.C
     assert seen_first and seen_last
 
 
-def test_100001_requests_are_refused(emu: RunningEmulator, api: httpx.Client) -> None:
+def test_100001_requests_are_refused(module_emulator: RunningEmulator, api: httpx.Client) -> None:
     response = api.post("/v1/messages/batches", content=body(100_001), timeout=120)
     assert response.status_code == 400
     assert response.json()["error"]["message"].startswith("requests: a batch holds at most 100,000 requests")
-    assert emu.stats()["batches_created"] == 0
+    assert module_emulator.stats()["batches_created"] == 0

@@ -33,11 +33,11 @@ def test_results_headers_and_line_format(batches) -> None:
         )
 
 
-def test_results_url_points_at_the_emulator_and_serves_the_results(emu, batches) -> None:
+def test_results_url_points_at_the_emulator_and_serves_the_results(module_emulator, batches) -> None:
     batch_id = batches.create([batches.request("a")])["id"]
     url = batches.get(batch_id)["results_url"]
-    assert url.startswith(emu.base_url + "/")
-    response = httpx.get(url, headers=emu.headers)
+    assert url.startswith(module_emulator.base_url + "/")
+    response = httpx.get(url, headers=module_emulator.headers)
     assert [line["custom_id"] for line in lines_of(response)] == ["a"]
 
 
@@ -75,7 +75,7 @@ def test_reply_echoes_the_last_user_message(batches) -> None:
     assert plain["type"] == "succeeded"
     message = plain["message"]
     assert message["type"] == "message" and message["role"] == "assistant"
-    assert message["model"] == "claude-test"
+    assert message["model"] == "claude-emulated"
     assert message["content"] == [{"type": "text", "text": "just this", "citations": None}]
     assert message["stop_reason"] == "end_turn" and message["stop_sequence"] is None
     assert message["id"].startswith("msg_") and len(message["id"]) == 28

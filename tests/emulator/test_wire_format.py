@@ -79,9 +79,9 @@ def test_json_responses_are_application_json(api: httpx.Client, batches) -> None
         assert response.headers["content-type"] == "application/json"
 
 
-def test_bearer_token_is_accepted_like_x_api_key(emu: RunningEmulator) -> None:
-    headers = {"authorization": f"Bearer {emu.api_key}", "anthropic-version": "2026-10-21"}
-    response = httpx.get(f"{emu.base_url}/v1/messages/batches", headers=headers)
+def test_bearer_token_is_accepted_like_x_api_key(module_emulator: RunningEmulator) -> None:
+    headers = {"authorization": f"Bearer {module_emulator.api_key}", "anthropic-version": "2026-10-21"}
+    response = httpx.get(f"{module_emulator.base_url}/v1/messages/batches", headers=headers)
     assert response.status_code == 200, response.text
 
 
@@ -90,16 +90,17 @@ def test_bearer_token_is_accepted_like_x_api_key(emu: RunningEmulator) -> None:
     [{}, {"x-api-key": ""}, {"authorization": "Bearer"}, {"authorization": "Basic abc"}],
     ids=["none", "empty-x-api-key", "empty-bearer", "not-bearer"],
 )
-def test_missing_credentials_are_401(emu: RunningEmulator, headers: dict[str, str]) -> None:
+def test_missing_credentials_are_401(module_emulator: RunningEmulator, headers: dict[str, str]) -> None:
     response = httpx.get(
-        f"{emu.base_url}/v1/messages/batches", headers={"anthropic-version": "2023-06-01", **headers}
+        f"{module_emulator.base_url}/v1/messages/batches",
+        headers={"anthropic-version": "2023-06-01", **headers},
     )
     assert_envelope(response, 401, "authentication_error", "x-api-key header is required")
 
 
-def test_required_key_rejects_a_wrong_key_and_never_echoes_keys(emu: RunningEmulator) -> None:
-    emu.configure(api_key="sk-right-key")
-    url = f"{emu.base_url}/v1/messages/batches"
+def test_required_key_rejects_a_wrong_key_and_never_echoes_keys(module_emulator: RunningEmulator) -> None:
+    module_emulator.configure(api_key="sk-right-key")
+    url = f"{module_emulator.base_url}/v1/messages/batches"
     wrong = httpx.get(url, headers={"x-api-key": "sk-wrong-key", "anthropic-version": "2023-06-01"})
     assert_envelope(wrong, 401, "authentication_error", "invalid x-api-key")
     assert "sk-wrong-key" not in wrong.text and "sk-right-key" not in wrong.text
@@ -117,7 +118,7 @@ def test_required_key_rejects_a_wrong_key_and_never_echoes_keys(emu: RunningEmul
         ).status_code
         == 200
     )
-    assert "sk-right-key" not in httpx.get(f"{emu.base_url}/_emulator/config").text
+    assert "sk-right-key" not in httpx.get(f"{module_emulator.base_url}/_emulator/config").text
 
 
 def test_api_key_flag_is_required_from_the_command_line() -> None:
@@ -134,23 +135,23 @@ def test_api_key_flag_is_required_from_the_command_line() -> None:
 
 
 @pytest.mark.parametrize("version", ["2023-06-01", "2026-10-21"])
-def test_both_documented_versions_are_accepted(emu: RunningEmulator, version: str) -> None:
-    headers = {"x-api-key": emu.api_key, "anthropic-version": version}
-    assert httpx.get(f"{emu.base_url}/v1/messages/batches", headers=headers).status_code == 200
+def test_both_documented_versions_are_accepted(module_emulator: RunningEmulator, version: str) -> None:
+    headers = {"x-api-key": module_emulator.api_key, "anthropic-version": version}
+    assert httpx.get(f"{module_emulator.base_url}/v1/messages/batches", headers=headers).status_code == 200
 
 
-def test_missing_version_is_400_unless_configured_off(emu: RunningEmulator) -> None:
-    url = f"{emu.base_url}/v1/messages/batches"
-    response = httpx.get(url, headers={"x-api-key": emu.api_key})
+def test_missing_version_is_400_unless_configured_off(module_emulator: RunningEmulator) -> None:
+    url = f"{module_emulator.base_url}/v1/messages/batches"
+    response = httpx.get(url, headers={"x-api-key": module_emulator.api_key})
     assert_envelope(response, 400, "invalid_request_error", "anthropic-version: header is required")
-    emu.configure(require_version=False)
-    assert httpx.get(url, headers={"x-api-key": emu.api_key}).status_code == 200
+    module_emulator.configure(require_version=False)
+    assert httpx.get(url, headers={"x-api-key": module_emulator.api_key}).status_code == 200
 
 
-def test_unknown_version_is_400(emu: RunningEmulator) -> None:
+def test_unknown_version_is_400(module_emulator: RunningEmulator) -> None:
     response = httpx.get(
-        f"{emu.base_url}/v1/messages/batches",
-        headers={"x-api-key": emu.api_key, "anthropic-version": "1999-01-01"},
+        f"{module_emulator.base_url}/v1/messages/batches",
+        headers={"x-api-key": module_emulator.api_key, "anthropic-version": "1999-01-01"},
     )
     assert_envelope(response, 400, "invalid_request_error", "'1999-01-01' is not a valid version")
 

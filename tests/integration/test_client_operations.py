@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,21 +20,11 @@ from airflow_batches.api import (
     OverloadedError,
     RetryPolicy,
 )
-from airflow_batches.emulator.testing import RunningEmulator, run_emulator
+from airflow_batches.emulator.testing import RunningEmulator, echo_request, run_emulator
 
 
 def requests(count: int, prefix: str = "r") -> list[dict[str, Any]]:
-    return [
-        {
-            "custom_id": f"{prefix}{i}",
-            "params": {
-                "model": "claude-emulated",
-                "max_tokens": 32,
-                "messages": [{"role": "user", "content": f"#{i}"}],
-            },
-        }
-        for i in range(count)
-    ]
+    return [echo_request(f"{prefix}{i}", f"#{i}") for i in range(count)]
 
 
 class RecordingSleep:
@@ -48,26 +38,17 @@ class RecordingSleep:
         await asyncio.sleep(0)
 
 
-@pytest.fixture(scope="module")
-def module_emulator() -> Iterator[RunningEmulator]:
-    with run_emulator(processing_seconds=0) as running:
-        yield running
-
-
 @pytest.fixture
-def emulator(module_emulator: RunningEmulator) -> RunningEmulator:
-    """Like the conftest fixture, but one process per module, reset before each test (startup is slow)."""
-    module_emulator.reset()
-    return module_emulator
-
-
-@pytest.fixture
-async def service(emulator: RunningEmulator) -> AsyncIterator[BatchServiceAsync]:
-    async with BatchServiceAsync(api_key=emulator.api_key, base_url=emulator.base_url) as service:
+async def service(module_emulator: RunningEmulator) -> AsyncIterator[BatchServiceAsync]:
+    async with BatchServiceAsync(
+        api_key=module_emulator.api_key, base_url=module_emulator.base_url
+    ) as service:
         yield service
 
 
-async def test_create_retrieve_results_delete(service: BatchServiceAsync, emulator: RunningEmulator) -> None:
+async def test_create_retrieve_results_delete(
+    service: BatchServiceAsync, module_emulator: RunningEmulator
+) -> None:
     created = await service.create(requests(3))
     assert created.processing_status == "in_progress"
     assert created.request_counts.processing == 3
@@ -83,11 +64,11 @@ async def test_create_retrieve_results_delete(service: BatchServiceAsync, emulat
     assert deleted.id == batch.id
     with pytest.raises(NotFoundError):
         await service.retrieve(batch.id)
-    assert emulator.stats()["batches_created"] == 1
+    assert module_emulator.stats()["batches_created"] == 1
 
 
-async def test_cancel_and_delete_rules(service: BatchServiceAsync, emulator: RunningEmulator) -> None:
-    emulator.configure(processing_seconds=3600, cancel_seconds=5)
+async def test_cancel_and_delete_rules(service: BatchServiceAsync, module_emulator: RunningEmulator) -> None:
+    module_emulator.configure(processing_seconds=3600, cancel_seconds=5)
     batch = await service.create(requests(2))
     with pytest.raises(BadRequestError, match="only ended batches can be deleted"):
         await service.delete(batch.id)
@@ -96,7 +77,7 @@ async def test_cancel_and_delete_rules(service: BatchServiceAsync, emulator: Run
     assert canceling.cancel_initiated_at is not None
     again = await service.cancel(batch.id)  # repeating a cancel is harmless
     assert again.processing_status == "canceling"
-    emulator.advance_clock(10)
+    module_emulator.advance_clock(10)
     ended = await service.retrieve(batch.id)
     assert ended.processing_status == "ended"
     assert ended.request_counts.canceled == 2
@@ -126,58 +107,66 @@ async def test_listing_across_pages_in_both_directions(service: BatchServiceAsyn
 
 
 async def test_wrong_key_is_an_authentication_error() -> None:
-    with run_emulator(api_key="sk-the-right-key", processing_seconds=0) as emulator:
-        async with BatchServiceAsync(api_key="sk-a-wrong-key-123", base_url=emulator.base_url) as service:
+    with run_emulator(api_key="sk-the-right-key", processing_seconds=0) as keyed:
+        async with BatchServiceAsync(api_key="sk-a-wrong-key-123", base_url=keyed.base_url) as service:
             with pytest.raises(AuthenticationError) as info:
                 await service.list_page()
         assert info.value.status_code == 401
         assert "sk-a-wrong-key-123" not in str(info.value) and "sk-the-right-key" not in str(info.value)
-        async with BatchServiceAsync(api_key="sk-the-right-key", base_url=emulator.base_url) as service:
+        async with BatchServiceAsync(api_key="sk-the-right-key", base_url=keyed.base_url) as service:
             assert (await service.list_page()).data == []
 
 
-async def test_overload_with_retry_after_is_retried(emulator: RunningEmulator) -> None:
-    emulator.set_faults(fail_first=2, fail_status=529, retry_after_seconds=0.25, fail_ops=["retrieve"])
+async def test_overload_with_retry_after_is_retried(module_emulator: RunningEmulator) -> None:
+    module_emulator.set_faults(fail_first=2, fail_status=529, retry_after_seconds=0.25, fail_ops=["retrieve"])
     sleep = RecordingSleep()
     async with BatchServiceAsync(
-        api_key=emulator.api_key, base_url=emulator.base_url, retry_policy=RetryPolicy(sleep=sleep)
+        api_key=module_emulator.api_key,
+        base_url=module_emulator.base_url,
+        retry_policy=RetryPolicy(sleep=sleep),
     ) as service:
         batch = await service.create(requests(1))
         assert (await service.retrieve(batch.id)).id == batch.id
     assert sleep.delays == [0.25, 0.25]
-    assert emulator.stats()["requests"]["retrieve"] == 3
+    assert module_emulator.stats()["requests"]["retrieve"] == 3
 
 
-async def test_rate_limited_create_is_retried_and_makes_one_batch(emulator: RunningEmulator) -> None:
-    emulator.set_faults(fail_first=1, fail_status=429, retry_after_seconds=0.5, fail_ops=["create"])
+async def test_rate_limited_create_is_retried_and_makes_one_batch(module_emulator: RunningEmulator) -> None:
+    module_emulator.set_faults(fail_first=1, fail_status=429, retry_after_seconds=0.5, fail_ops=["create"])
     sleep = RecordingSleep()
     async with BatchServiceAsync(
-        api_key=emulator.api_key, base_url=emulator.base_url, retry_policy=RetryPolicy(sleep=sleep)
+        api_key=module_emulator.api_key,
+        base_url=module_emulator.base_url,
+        retry_policy=RetryPolicy(sleep=sleep),
     ) as service:
         batch = await service.create(requests(4))
         assert [b.id async for b in service.list()] == [batch.id]
     assert sleep.delays == [0.5]
-    assert emulator.stats()["batches_created"] == 1
+    assert module_emulator.stats()["batches_created"] == 1
 
 
-async def test_server_error_on_create_is_ambiguous_not_retried(emulator: RunningEmulator) -> None:
-    emulator.set_faults(fail_first=1, fail_status=500, fail_ops=["create"])
+async def test_server_error_on_create_is_ambiguous_not_retried(module_emulator: RunningEmulator) -> None:
+    module_emulator.set_faults(fail_first=1, fail_status=500, fail_ops=["create"])
     sleep = RecordingSleep()
     async with BatchServiceAsync(
-        api_key=emulator.api_key, base_url=emulator.base_url, retry_policy=RetryPolicy(sleep=sleep)
+        api_key=module_emulator.api_key,
+        base_url=module_emulator.base_url,
+        retry_policy=RetryPolicy(sleep=sleep),
     ) as service:
         with pytest.raises(AmbiguousCreateError, match="list batches"):
             await service.create(requests(1))
     assert sleep.delays == []
-    assert emulator.stats()["requests"]["create"] == 1
+    assert module_emulator.stats()["requests"]["create"] == 1
 
 
-async def test_x_should_retry_false_stops_retries(emulator: RunningEmulator) -> None:
-    emulator.set_faults(fail_first=1, fail_status=529, should_retry=False, fail_ops=["list"])
-    async with BatchServiceAsync(api_key=emulator.api_key, base_url=emulator.base_url) as service:
+async def test_x_should_retry_false_stops_retries(module_emulator: RunningEmulator) -> None:
+    module_emulator.set_faults(fail_first=1, fail_status=529, should_retry=False, fail_ops=["list"])
+    async with BatchServiceAsync(
+        api_key=module_emulator.api_key, base_url=module_emulator.base_url
+    ) as service:
         with pytest.raises(OverloadedError):
             await service.list_page()
-    assert emulator.stats()["requests"]["list"] == 1
+    assert module_emulator.stats()["requests"]["list"] == 1
 
 
 async def test_connection_refused_is_retried_then_reported() -> None:

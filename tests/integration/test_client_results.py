@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -15,61 +15,39 @@ from airflow_batches.api import (
     ResultsArchivedError,
     ResultsStreamError,
 )
-from airflow_batches.emulator.testing import RunningEmulator, run_emulator
+from airflow_batches.emulator.testing import RunningEmulator, echo_request
 
 MB = 1_000_000
 
 
 def requests(count: int, text_bytes: int = 10) -> list[dict[str, Any]]:
-    # The emulator's model echoes the last user message (up to 4 characters per max_tokens), so its size
-    # sets the size of each result line.
-    return [
-        {
-            "custom_id": f"req-{i}",
-            "params": {
-                "model": "claude-emulated",
-                "max_tokens": text_bytes // 2 + 16,
-                "messages": [{"role": "user", "content": f"{i}:é✓" + "x" * text_bytes}],
-            },
-        }
-        for i in range(count)
-    ]
-
-
-@pytest.fixture(scope="module")
-def module_emulator() -> Iterator[RunningEmulator]:
-    with run_emulator(processing_seconds=0) as running:
-        yield running
+    """Requests whose echoed replies (and so result lines) are a little over ``text_bytes`` long."""
+    return [echo_request(f"req-{i}", f"{i}:é✓" + "x" * text_bytes) for i in range(count)]
 
 
 @pytest.fixture
-def emulator(module_emulator: RunningEmulator) -> RunningEmulator:
-    """Like the conftest fixture, but one process per module, reset before each test (startup is slow)."""
-    module_emulator.reset()
-    return module_emulator
-
-
-@pytest.fixture
-async def service(emulator: RunningEmulator) -> AsyncIterator[BatchServiceAsync]:
-    async with BatchServiceAsync(api_key=emulator.api_key, base_url=emulator.base_url) as service:
+async def service(module_emulator: RunningEmulator) -> AsyncIterator[BatchServiceAsync]:
+    async with BatchServiceAsync(
+        api_key=module_emulator.api_key, base_url=module_emulator.base_url
+    ) as service:
         yield service
 
 
-async def raw_results(emulator: RunningEmulator, url: str) -> bytes:
-    async with httpx.AsyncClient(headers=emulator.headers) as client:
+async def raw_results(module_emulator: RunningEmulator, url: str) -> bytes:
+    async with httpx.AsyncClient(headers=module_emulator.headers) as client:
         response = await client.get(url)
         response.raise_for_status()
         return response.content
 
 
 async def test_a_results_stream_over_10_mb_is_read_byte_exactly(
-    service: BatchServiceAsync, emulator: RunningEmulator
+    service: BatchServiceAsync, module_emulator: RunningEmulator
 ) -> None:
     batch = await service.create(requests(110, text_bytes=100_000))
     batch = await service.retrieve(batch.id)
     assert batch.results_url is not None
     lines = [line async for line in service.results_lines(batch.id, batch=batch)]
-    raw = await raw_results(emulator, batch.results_url)
+    raw = await raw_results(module_emulator, batch.results_url)
     assert len(raw) > 10 * MB
     assert b"".join(lines) == raw
     assert len(lines) == 110 == batch.request_counts.succeeded
@@ -82,24 +60,26 @@ async def test_a_results_stream_over_10_mb_is_read_byte_exactly(
     assert len(texts) == 110
 
 
-async def test_a_stream_cut_midway_raises(service: BatchServiceAsync, emulator: RunningEmulator) -> None:
+async def test_a_stream_cut_midway_raises(
+    service: BatchServiceAsync, module_emulator: RunningEmulator
+) -> None:
     batch = await service.retrieve((await service.create(requests(50, text_bytes=2000))).id)
-    emulator.set_faults(cut_results_after=30_000, cut_results_times=1)
+    module_emulator.set_faults(cut_results_after=30_000, cut_results_times=1)
     received: list[bytes] = []
     with pytest.raises(ResultsStreamError) as info:
         async for line in service.results_lines(batch.id, batch=batch):
             received.append(line)
     assert info.value.batch_id == batch.id
     assert 0 < len(b"".join(received)) <= 30_000
-    assert emulator.stats()["results_cut"] == 1
+    assert module_emulator.stats()["results_cut"] == 1
     # The next download is whole, and what came before the cut was a true prefix of it.
     whole = [line async for line in service.results_lines(batch.id, batch=batch)]
     assert len(whole) == 50
     assert whole[: len(received)] == received
 
 
-async def test_results_before_the_end(service: BatchServiceAsync, emulator: RunningEmulator) -> None:
-    emulator.configure(processing_seconds=3600)
+async def test_results_before_the_end(service: BatchServiceAsync, module_emulator: RunningEmulator) -> None:
+    module_emulator.configure(processing_seconds=3600)
     batch = await service.create(requests(2))
     with pytest.raises(BatchNotEndedError, match="in_progress"):
         [line async for line in service.results_lines(batch.id)]
@@ -108,9 +88,11 @@ async def test_results_before_the_end(service: BatchServiceAsync, emulator: Runn
         [line async for line in service.results_lines(batch.id)]
 
 
-async def test_results_of_an_archived_batch(service: BatchServiceAsync, emulator: RunningEmulator) -> None:
+async def test_results_of_an_archived_batch(
+    service: BatchServiceAsync, module_emulator: RunningEmulator
+) -> None:
     batch = await service.create(requests(2))
     assert len([line async for line in service.results_lines(batch.id)]) == 2
-    emulator.advance_clock(30 * 24 * 3600)
+    module_emulator.advance_clock(30 * 24 * 3600)
     with pytest.raises(ResultsArchivedError, match="archived"):
         [line async for line in service.results_lines(batch.id)]
