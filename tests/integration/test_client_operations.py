@@ -18,6 +18,7 @@ from airflow_batches.api import (
     MessageBatchSucceededResult,
     NotFoundError,
     OverloadedError,
+    RequestTooLargeError,
     RetryPolicy,
 )
 from airflow_batches.emulator.testing import RunningEmulator, echo_request, run_emulator
@@ -180,3 +181,22 @@ async def test_connection_refused_is_retried_then_reported() -> None:
         with pytest.raises(APIConnectionError, match="after 3 attempts"):
             await service.create(requests(1))  # refused: provably no batch, so even create retries
     assert len(sleep.delays) == 2
+
+
+@pytest.mark.parametrize("html", [False, True], ids=["json-envelope", "edge-html-page"])
+@pytest.mark.parametrize("body_requests", [3, 3000], ids=["small-body", "body-bigger-than-socket-buffers"])
+async def test_a_413_on_create_is_a_clear_error_and_makes_no_batch(
+    service: BatchServiceAsync, module_emulator: RunningEmulator, html: bool, body_requests: int
+) -> None:
+    module_emulator.configure(max_body_bytes=200, html_413=html)
+    with pytest.raises(RequestTooLargeError) as info:
+        await service.create(requests(body_requests))
+    message = str(info.value)
+    assert message.startswith("HTTP 413") and "POST http://127.0.0.1" in message
+    assert "256 MB" in message and "split the requests" in message  # what to do
+    if html:  # an edge page, not the envelope: the page itself is quoted
+        assert "text/html" in message and "413 Request Entity Too Large" in message
+    else:
+        assert "request_too_large" in message and "maximum allowed size of 200 bytes" in message
+    assert info.value.request_id and f"[request-id: {info.value.request_id}]" in message
+    assert module_emulator.stats()["batches_created"] == 0

@@ -29,6 +29,7 @@ from airflow_batches.api import (
     ResultsStreamError,
     UnsafeURLError,
     spool_batches,
+    validate_batch_id,
 )
 
 SUCCEEDED = (
@@ -147,6 +148,27 @@ async def test_unsafe_batch_ids_are_refused_before_any_request(
         with pytest.raises(InvalidBatchIdError):
             service.list(after_id=bad or "")
     assert rec.requests == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        ("", "batch id must be a non-empty string like 'msgbatch_...', got ''"),
+        (None, "batch id must be a non-empty string like 'msgbatch_...', got None"),
+        ("../x", "batch id '../x' is not a batch id: only letters, digits, '_' and '-'"),
+        ("msgbatch_01 ", "batch id 'msgbatch_01 ' is not a batch id"),
+    ],
+)
+def test_a_bad_batch_id_error_says_what_is_wrong(bad: Any, expected: str) -> None:
+    with pytest.raises(InvalidBatchIdError) as info:
+        validate_batch_id(bad)
+    assert str(info.value).startswith(expected)
+
+
+async def test_a_bad_cursor_is_named_as_such(make_service: Callable[..., BatchServiceAsync]) -> None:
+    async with make_service(Recorder({})) as service:
+        with pytest.raises(InvalidBatchIdError, match=r"^after_id 'a/b' is not a batch id"):
+            service.list(after_id="a/b")
 
 
 async def test_cancel_and_delete_paths(make_service: Callable[..., BatchServiceAsync]) -> None:
