@@ -1,29 +1,37 @@
 """The main job, end to end, with no API key: the daily ETL example DAG in real Airflow against the emulator.
 
-Steps: use ``.airflow/`` in the repository as AIRFLOW_HOME, migrate its SQLite metadata DB, start the local
+Steps: use ``.airflow/`` (in the repository) as AIRFLOW_HOME, migrate its SQLite metadata DB, start the local
 Message Batches emulator, write sample input records for the day, point the ``anthropic_default`` connection
 at the emulator (environment variable), run ``example_batches_etl`` with ``dag.test()`` (the deferrable
 sensor really defers and resumes through Airflow's trigger machinery), then print where the results are and
-the usage/cost summary. Output goes to ``demo-output/``. Exits non-zero with a clear message on any failure.
+the usage/cost summary. Output goes to ``demo-output/``.
 
-Usage: ``python scripts/demo.py [--date YYYY-MM-DD] [--records N]``
+The terminal shows only short ``[demo]`` progress lines and the summary: everything Airflow, the task code and
+the subprocesses write (file descriptors 1 and 2) goes to ``.airflow/demo.log``. On failure the last lines of
+that log and one clear error line are printed, and the exit status is 1.
+
+Usage: ``python scripts/demo.py [--date YYYY-MM-DD] [--records N] [--workdir DIR]`` (``--workdir``, default
+the repository, holds ``.airflow/`` and ``demo-output/``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TextIO
 
 REPO = Path(__file__).resolve().parents[1]
-AIRFLOW_HOME = REPO / ".airflow"
-OUTPUT = REPO / "demo-output"
 DAG_ID = "example_batches_etl"
+# Lines of Airflow's log shown on failure: enough for the task's error and its context.
+LOG_TAIL_LINES = 40
 
 TOPICS = [
     "how tides follow the moon",
@@ -41,34 +49,81 @@ class DemoError(Exception):
     """A step failed; the message says which and what to check."""
 
 
-def configure_environment(records_day: date) -> None:
+class Console:
+    """The terminal, kept apart from Airflow's output, which :meth:`capture` sends to the log file.
+
+    Redirecting the file descriptors (not ``sys.stdout``) also catches what Airflow's structlog handlers, the
+    task code and the ``airflow db migrate`` subprocess write.
+    """
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self._out: TextIO = os.fdopen(os.dup(1), "w", buffering=1)
+        self._err: TextIO = os.fdopen(os.dup(2), "w", buffering=1)
+
+    def say(self, text: str) -> None:
+        """A progress line on the terminal, mirrored into the log so its tail shows where the demo was."""
+        self._out.write(text + "\n")
+        print(text, flush=True)
+
+    def fail(self, error: str) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        lines = self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
+        if lines:
+            self._err.write(f"[demo] last {min(len(lines), LOG_TAIL_LINES)} lines of {self.log_path}:\n")
+            self._err.write("\n".join(lines[-LOG_TAIL_LINES:]) + "\n\n")
+        self._err.write(f"[demo] FAILED: {error}\n")
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[None]:
+        """Send file descriptors 1 and 2 to the log (a fresh one per run) until the block ends."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = os.dup(1), os.dup(2)
+        with self.log_path.open("wb") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, original in zip((1, 2), saved, strict=True):
+                os.dup2(original, fd)
+                os.close(original)
+
+
+def configure_environment(workdir: Path) -> None:
     """Everything Airflow and the example DAG read, set before Airflow is imported."""
-    AIRFLOW_HOME.mkdir(exist_ok=True)
+    home = workdir / ".airflow"
+    home.mkdir(parents=True, exist_ok=True)
     os.environ.update(
         {
-            "AIRFLOW_HOME": str(AIRFLOW_HOME),
+            "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "example_dags"),
-            "AIRFLOW_BATCHES_BASE": OUTPUT.as_uri(),
+            "AIRFLOW_BATCHES_BASE": (workdir / "demo-output").as_uri(),
             "AIRFLOW_BATCHES_POLL_INTERVAL": "1",
         }
     )
     os.environ.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
 
 
-def migrate_db() -> None:
-    print(f"[demo] migrating the metadata DB in {AIRFLOW_HOME} ...", flush=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, check=False
-    )
+def migrate_db(console: Console) -> None:
+    console.say(f"[demo] migrating the metadata DB in {os.environ['AIRFLOW_HOME']} ...")
+    done = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=False)
     if done.returncode != 0:
-        raise DemoError(f"`airflow db migrate` failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+        raise DemoError(
+            f"`airflow db migrate` failed (exit {done.returncode}); its output is in the log above"
+        )
 
 
-def write_records(day: date, count: int) -> Path:
+def write_records(console: Console, output: Path, day: date, count: int) -> Path:
     # A rerun for the same day starts clean, so the listing shows only this run's results.
-    shutil.rmtree(OUTPUT / "results" / day.isoformat(), ignore_errors=True)
-    folder = OUTPUT / "input" / day.isoformat()
+    shutil.rmtree(output / "results" / day.isoformat(), ignore_errors=True)
+    folder = output / "input" / day.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "records.jsonl"
     with path.open("w") as out:
@@ -76,11 +131,11 @@ def write_records(day: date, count: int) -> Path:
             topic = TOPICS[n % len(TOPICS)]
             text = f"Record {n}: a short note on {topic}, written for the {day.isoformat()} batch."
             out.write(json.dumps({"id": n, "text": text}) + "\n")
-    print(f"[demo] wrote {count} input records to {path}", flush=True)
+    console.say(f"[demo] wrote {count} input records to {path}")
     return path
 
 
-def run_dag(day: date) -> None:
+def run_dag(console: Console, day: date) -> None:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(REPO / "example_dags"))
@@ -89,52 +144,66 @@ def run_dag(day: date) -> None:
     dag = bag.get_dag(DAG_ID)
     if dag is None:
         raise DemoError(f"DAG {DAG_ID} not found in {REPO / 'example_dags'}")
-    print(f"[demo] running {DAG_ID} for {day} with dag.test() ...", flush=True)
+    console.say(f"[demo] running {DAG_ID} for {day} with dag.test() (Airflow's log: {console.log_path}) ...")
     dag_run = dag.test(logical_date=datetime(day.year, day.month, day.day, tzinfo=UTC))
     failed = [f"{ti.task_id}={ti.state}" for ti in dag_run.get_task_instances() if str(ti.state) != "success"]
     if str(dag_run.state) != "success" or failed:
         raise DemoError(f"the DAG run ended {dag_run.state}; tasks not successful: {failed or 'none'}")
 
 
-def report(day: date) -> None:
-    results = OUTPUT / "results" / day.isoformat()
+def report(console: Console, workdir: Path, day: date) -> None:
+    results = workdir / "demo-output" / "results" / day.isoformat()
     summary_path = results / "summary.json"
     if not summary_path.exists():
         raise DemoError(f"the run succeeded but {summary_path} is missing")
     summary = json.loads(summary_path.read_text())
-    print("\n[demo] done. Results:")
+    console.say("\n[demo] done. Results:")
     for path in sorted(results.iterdir()):
-        print(f"  {path.relative_to(REPO)}  ({path.stat().st_size} bytes)")
-    print(f"[demo] batches: {', '.join(summary['batch_ids'])}")
-    print(f"[demo] result types: {summary['result_types']}")
+        shown = path.relative_to(workdir) if path.is_relative_to(workdir) else path
+        console.say(f"  {shown}  ({path.stat().st_size} bytes)")
+    console.say(f"[demo] batches: {', '.join(summary['batch_ids'])}")
+    console.say(f"[demo] result types: {summary['result_types']}")
     for model, tokens in summary["tokens_by_model"].items():
-        print(f"[demo] {model}: {tokens['input_tokens']} input / {tokens['output_tokens']} output tokens")
-    print(f"[demo] estimated cost at the batch discount: ${summary['estimated_usd']:.6f}")
+        console.say(
+            f"[demo] {model}: {tokens['input_tokens']} input / {tokens['output_tokens']} output tokens"
+        )
+    console.say(f"[demo] estimated cost at the batch discount: ${summary['estimated_usd']:.6f}")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--date", type=date.fromisoformat, default=datetime.now(UTC).date())
-    parser.add_argument("--records", type=int, default=24)
+    parser.add_argument("--records", type=positive_int, default=24)
+    parser.add_argument("--workdir", type=Path, default=REPO, help="holds .airflow/ and demo-output/")
     args = parser.parse_args()
-    configure_environment(args.date)
+    workdir = args.workdir.resolve()
+    configure_environment(workdir)
+    console = Console(workdir / ".airflow" / "demo.log")
     try:
-        migrate_db()
-        from airflow_batches.emulator.testing import run_emulator
+        with console.capture():
+            migrate_db(console)
+            from airflow_batches.emulator.testing import run_emulator
 
-        with run_emulator(processing_seconds=3) as emulator:
-            print(f"[demo] emulator listening at {emulator.base_url}", flush=True)
-            os.environ["AIRFLOW_CONN_ANTHROPIC_DEFAULT"] = json.dumps(
-                {"conn_type": "anthropic", "host": emulator.base_url, "password": emulator.api_key}
-            )
-            write_records(args.date, args.records)
-            run_dag(args.date)
-        report(args.date)
+            with run_emulator(processing_seconds=3) as emulator:
+                console.say(f"[demo] emulator listening at {emulator.base_url}")
+                os.environ["AIRFLOW_CONN_ANTHROPIC_DEFAULT"] = json.dumps(
+                    {"conn_type": "anthropic", "host": emulator.base_url, "password": emulator.api_key}
+                )
+                write_records(console, workdir / "demo-output", args.date, args.records)
+                run_dag(console, args.date)
+            report(console, workdir, args.date)
     except DemoError as exc:
-        print(f"\n[demo] FAILED: {exc}", file=sys.stderr)
+        console.fail(str(exc))
         return 1
     except Exception as exc:  # the demo's contract is one clear line, not a traceback, on any failure
-        print(f"\n[demo] FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+        console.fail(f"{type(exc).__name__}: {exc}")
         return 1
     return 0
 
