@@ -4,8 +4,9 @@ failures, the shared pool, the loop never blocked, restart with an unchanged dea
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,6 +18,7 @@ from airflow_batches.emulator.testing import RunningEmulator, run_emulator
 from airflow_batches.hooks import BatchHook
 from airflow_batches.hooks import batch as hook_module
 from airflow_batches.hooks.client_pool import aclose_shared_clients
+from airflow_batches.operators.waiting import wait_blocking
 from airflow_batches.triggers import BatchTrigger
 from airflow_batches.triggers.events import validate_event
 
@@ -141,32 +143,80 @@ async def test_triggers_on_one_loop_share_one_pool(
     assert len(handed_out) == 2 and handed_out[0] is handed_out[1] and not handed_out[0].is_closed
 
 
+class SlowSteps(logging.Handler):
+    """Records every loop step asyncio's debug mode reports as slower than the loop's threshold."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seconds: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg == "Executing %s took %.3f seconds":
+            self.seconds.append(float(record.args[1]))  # type: ignore[index]
+
+
+@contextlib.contextmanager
+def slow_steps(threshold: float) -> Iterator[SlowSteps]:
+    """Measure single loop steps (one callback or task step), not the gaps between them: a busy machine
+    delays when steps run, but only a blocking call makes one step itself last as long as an API answer."""
+    loop = asyncio.get_running_loop()
+    handler = SlowSteps()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(handler)
+    debug, duration = loop.get_debug(), loop.slow_callback_duration
+    loop.set_debug(True)
+    loop.slow_callback_duration = threshold
+    try:
+        yield handler
+    finally:
+        loop.set_debug(debug)
+        loop.slow_callback_duration = duration
+        logger.removeHandler(handler)
+
+
 async def test_polling_never_blocks_the_event_loop(
     api: RunningEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Every API answer takes 400 ms; a blocking call would freeze the ticker for that long each time.
-    api.configure(processing_seconds=1.0)
+    # Every API answer takes 1.5 s, so a blocking call makes one loop step last >= 1.5 s; the threshold is
+    # half that, far above what scheduling noise adds to a single step even on a loaded 2-core machine.
+    latency, threshold = 1.5, 0.75
+    api.configure(processing_seconds=4.0)  # still running after the control: the trigger polls it
     created = await asyncio.to_thread(BatchHook().create, requests(1))
-    api.set_faults(latency_ms=400)
+    await (await BatchHook().aget_service()).retrieve(created.id)  # imports done before measuring
+    api.set_faults(latency_ms=int(latency * 1000))
     monkeypatch.setenv("AIRFLOW_DISABLE_GREENBACK_PORTAL", "1")  # a sync connection lookup would now raise
-    ticks: list[float] = []
-    done = asyncio.Event()
 
-    async def ticker() -> None:
-        while not done.is_set():
-            ticks.append(time.monotonic())
-            await asyncio.sleep(0.01)
+    with slow_steps(threshold) as control:
 
-    ticking = asyncio.create_task(ticker())
-    event = await first_event(BatchTrigger(created.id, poll_interval=0.1))
-    done.set()
-    await ticking
+        async def blocking_poll() -> None:
+            BatchHook().retrieve(created.id)  # the mistake this test guards against: sync I/O on the loop
+
+        await asyncio.create_task(blocking_poll())  # its own task: the step ends (and is measured) here
+    assert control.seconds and control.seconds[0] >= latency  # the detector sees a blocking call here
+
+    with slow_steps(threshold) as measured:
+        event = await first_event(BatchTrigger(created.id, poll_interval=0.1))
     assert event["status"] == "success"
-    gaps = [later - earlier for earlier, later in itertools.pairwise(ticks)]
-    # At least 3 polls wait >= 400 ms for their answer: blocking calls would stall the loop >= 1.2 s in all.
-    # Summing only long gaps tolerates one scheduling hiccup on a busy machine.
-    stalled = sum(gap for gap in gaps if gap > 0.2)
-    assert api.stats()["requests"]["retrieve"] >= 3 and stalled < 0.4
+    assert api.stats()["requests"]["retrieve"] >= 4  # warm-up, control and two or more trigger polls
+    assert measured.seconds == []
+
+
+def test_blocking_wait_closes_the_pool_of_its_private_loop(
+    api: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.configure(processing_seconds=0.3)
+    created = BatchHook().create(requests(1))
+    handed_out: list[httpx.AsyncClient] = []
+    real = hook_module.shared_client
+
+    def recording(settings: Any) -> httpx.AsyncClient:
+        handed_out.append(real(settings))
+        return handed_out[-1]
+
+    monkeypatch.setattr(hook_module, "shared_client", recording)
+    event = wait_blocking(BatchTrigger(created.id, poll_interval=0.1))
+    assert event["status"] == "success"
+    assert handed_out and all(client.is_closed for client in handed_out)
 
 
 async def test_restart_rebuilds_from_kwargs_and_keeps_the_deadline(api: RunningEmulator) -> None:
