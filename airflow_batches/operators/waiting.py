@@ -7,10 +7,12 @@ tolerate transient errors, log and honour the deadline identically, and produce 
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import time
 from typing import Any
 
+from airflow_batches.hooks.client_pool import aclose_shared_clients
+from airflow_batches.hooks.sync_runner import run_sync
 from airflow_batches.triggers.batch import BatchTrigger
 from airflow_batches.triggers.events import BatchEvent, BatchWaitError, event_exception, validate_event
 
@@ -23,15 +25,23 @@ def absolute_deadline(timeout: float | None) -> float | None:
 
 
 def wait_blocking(trigger: BatchTrigger) -> dict[str, Any]:
-    """Run ``trigger`` in this worker until its first event and return the event's payload."""
+    """Run ``trigger`` in this worker until its first event and return the event's payload.
+
+    The trigger takes its HTTP client from the loop's shared pool; this loop is private and ends here, so
+    its pool is closed here too (sockets released now, not whenever the garbage collector gets to them).
+    """
 
     async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            payload: dict[str, Any] = event.payload
-            return payload
+        try:
+            async with contextlib.aclosing(trigger.run()) as events:
+                async for event in events:
+                    payload: dict[str, Any] = event.payload
+                    return payload
+        finally:
+            await aclose_shared_clients()
         raise BatchWaitError(f"the batch trigger for {trigger.batch_ids} stopped without an event")
 
-    return asyncio.run(first_event())
+    return run_sync(first_event)
 
 
 def raise_for_event(event: Any) -> BatchEvent:

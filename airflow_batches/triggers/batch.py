@@ -14,7 +14,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -157,7 +157,7 @@ class BatchTrigger(BaseTrigger):
             )
         return None, transient, throttled
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
+    async def run(self) -> AsyncGenerator[TriggerEvent, None]:
         try:
             service = await BatchHook(self.conn_id).aget_service()
         except Exception as exc:  # a missing or unusable connection is a configuration error, not transient
