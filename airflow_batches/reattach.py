@@ -6,7 +6,13 @@ deferral keeps them), so XCom cannot carry the batch ids from a crashed try to t
 database, shared by every try of that task instance and kept after a crash. ``CreateLedger`` keeps one value
 in it (``LEDGER_KEY``)::
 
-    {"fingerprint": <sha256 of the group>, "parts": [{"fingerprint", "requests", "batch_id", "started_at"}]}
+    {"fingerprint": <sha256 of the group>, "wait_started_at": <epoch seconds>,
+     "parts": [{"fingerprint", "requests", "batch_id", "started_at"}]}
+
+``wait_started_at`` is when the first try of this task instance began working on this input: the create
+operator's ``timeout`` counts from it, so a retry does not get a new full ``timeout`` (the deadline is the
+same for every try). When the deadline passes the operator clears it (:meth:`CreateLedger.restart_clock`),
+so clearing a timed-out task by hand waits a fresh ``timeout`` on the same batches.
 
 ``parts`` has one entry per batch of the group, in order. Before each ``create`` the part gets
 ``started_at``; right after ``create`` returns it gets ``batch_id``. A retry with the same input (same group
@@ -28,6 +34,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +46,9 @@ __all__ = ["LEDGER_KEY", "CreateLedger", "LedgerPart", "StateStore", "group_fing
 LEDGER_KEY = "airflow_batches.create_ledger"
 
 log = logging.getLogger(__name__)
+
+# Module-level so tests can move the clock between tries.
+_now = time.time
 
 
 class StateStore(Protocol):
@@ -78,10 +89,17 @@ class LedgerPart:
 class CreateLedger:
     """Which batch of a group has been created, persisted after every change."""
 
-    def __init__(self, store: StateStore | None, fingerprint: str, parts: list[LedgerPart]) -> None:
+    def __init__(
+        self,
+        store: StateStore | None,
+        fingerprint: str,
+        parts: list[LedgerPart],
+        wait_started_at: float | None = None,
+    ) -> None:
         self._store = store
         self.fingerprint = fingerprint
         self.parts = parts
+        self.wait_started_at = wait_started_at
 
     @classmethod
     def load(
@@ -91,7 +109,19 @@ class CreateLedger:
         *,
         where: str = "this task",
     ) -> CreateLedger:
-        """The ledger for ``(fingerprint, request_count)`` parts, reusing a matching earlier one."""
+        """The ledger for ``(fingerprint, request_count)`` parts, reusing a matching earlier one.
+
+        Its ``wait_started_at`` is the earlier one's, or now (saved at once, so a crash later in this try
+        keeps it).
+        """
+        ledger = cls._load(store, parts, where)
+        if ledger.wait_started_at is None:
+            ledger.wait_started_at = _now()
+            ledger._save()
+        return ledger
+
+    @classmethod
+    def _load(cls, store: StateStore | None, parts: Sequence[tuple[str, int]], where: str) -> CreateLedger:
         fresh = [LedgerPart(fingerprint=fp, requests=n) for fp, n in parts]
         fingerprint = group_fingerprint([fp for fp, _ in parts])
         if store is None:
@@ -117,7 +147,10 @@ class CreateLedger:
             stored_parts = []
         stored_parts = stored_parts + [None] * (len(fresh) - len(stored_parts))
         ledger = cls(
-            store, fingerprint, [_part_from_json(p, f) for p, f in zip(stored_parts, fresh, strict=True)]
+            store,
+            fingerprint,
+            [_part_from_json(p, f) for p, f in zip(stored_parts, fresh, strict=True)],
+            wait_started_at=_epoch(stored.get("wait_started_at")),
         )
         for index, part in enumerate(ledger.parts):
             if part.batch_id:
@@ -154,6 +187,20 @@ class CreateLedger:
         self.parts[index].batch_id = batch_id
         self._save()
 
+    def deadline(self, timeout: float | None) -> float | None:
+        """The epoch deadline ``timeout`` seconds after the first try started: the same for every try."""
+        if timeout is None:
+            return None
+        started = self.wait_started_at if self.wait_started_at is not None else _now()
+        return started + timeout
+
+    @staticmethod
+    def restart_clock(store: StateStore | None) -> None:
+        """Forget when waiting started (the deadline has passed): the next try counts ``timeout`` anew."""
+        stored = store.get(LEDGER_KEY) if store is not None else None
+        if store is not None and isinstance(stored, Mapping) and stored.get("wait_started_at") is not None:
+            store.set(LEDGER_KEY, {**stored, "wait_started_at": None})
+
     @staticmethod
     def discard(store: StateStore | None) -> None:
         """Drop the ledger once the task succeeded: clearing the task later means "run it again"."""
@@ -164,7 +211,11 @@ class CreateLedger:
         if self._store is not None:
             self._store.set(
                 LEDGER_KEY,
-                {"fingerprint": self.fingerprint, "parts": [part.as_json() for part in self.parts]},
+                {
+                    "fingerprint": self.fingerprint,
+                    "wait_started_at": self.wait_started_at,
+                    "parts": [part.as_json() for part in self.parts],
+                },
             )
 
 
@@ -179,3 +230,10 @@ def _part_from_json(stored: Any, fresh: LedgerPart) -> LedgerPart:
         batch_id=batch_id if isinstance(batch_id, str) and batch_id else None,
         started_at=started_at if isinstance(started_at, str) else None,
     )
+
+
+def _epoch(value: Any) -> float | None:
+    """A stored epoch time, or ``None`` for anything else (the ledger may predate the field)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None

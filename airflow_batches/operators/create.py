@@ -6,6 +6,7 @@ Flow of one try:
    bodies with ``spool_batches``: every problem in the input fails the task here, before any paid request.
 2. Look up the create ledger (``airflow_batches.reattach``): batches an earlier try of this task made for the
    same input are reused; only the missing ones are created, each recorded right after ``create`` returns.
+   The ledger also keeps when the first try started, so ``timeout`` is one deadline for every try.
 3. Push the batch group to XCom, check the batches' state (all ended: finish now), then wait: defer to
    ``BatchTrigger`` (``deferrable=True``) or run the same trigger in the worker.
 4. ``execute_complete`` validates the event, cancels on timeout only when ``cancel_on_timeout``, applies the
@@ -34,7 +35,7 @@ from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.cancelling import cancel_unfinished
 from airflow_batches.operators.group import new_group, with_state
 from airflow_batches.operators.request_source import as_literal, describe_source, iter_request_items
-from airflow_batches.operators.waiting import absolute_deadline, raise_for_event, wait_blocking
+from airflow_batches.operators.waiting import raise_for_event, wait_blocking
 from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
 from airflow_batches.reattach import CreateLedger, group_fingerprint
 from airflow_batches.triggers.batch import BatchTrigger
@@ -67,8 +68,10 @@ class BatchCreateOperator(BaseOperator):
     :param deferrable: wait in the triggerer (frees the worker slot) instead of in the worker.
     :param wait_for_completion: wait until every batch has ended; ``False`` returns right after creating.
     :param poll_interval: seconds between state checks.
-    :param timeout: seconds to wait, from the start of the try; an absolute deadline kept across deferrals
-        and triggerer restarts. When it passes the task fails (and a retry reattaches to the same batches).
+    :param timeout: seconds to wait, counted from the start of the first try that worked on this input: one
+        absolute deadline kept across deferrals, triggerer restarts and retries (recorded in the create
+        ledger). When it passes the task fails without retry; clearing it then waits a fresh ``timeout`` on
+        the same batches.
     :param cancel_on_kill: cancel the batches when the task is killed (marked failed/success, cleared).
     :param cancel_on_timeout: cancel the batches when ``timeout`` passes; otherwise they keep running.
     :param max_failure_ratio: fail when errored + expired requests exceed this share of all requests.
@@ -136,9 +139,8 @@ class BatchCreateOperator(BaseOperator):
         return BatchHook(anthropic_conn_id=self.conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        deadline = absolute_deadline(self.timeout)
         hook = self.hook
-        group = self._submit(context, hook)
+        group, ledger = self._submit(context, hook)
         self._batch_ids = list(group["batch_ids"])
         # Downstream tasks and humans see the ids while the task waits (and after a crash while waiting).
         context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=group)
@@ -158,7 +160,7 @@ class BatchCreateOperator(BaseOperator):
             batch_id=self._batch_ids,
             conn_id=self.conn_id,
             poll_interval=self.poll_interval,
-            deadline=deadline,
+            deadline=ledger.deadline(self.timeout),
             cancel_on_kill=self.cancel_on_kill,
         )
         if self.deferrable:
@@ -174,6 +176,8 @@ class BatchCreateOperator(BaseOperator):
             # (Airflow clears a task's XComs when a new try starts, not when it resumes from deferral).
             pushed = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_RETURN_KEY)
             group = pushed if isinstance(pushed, Mapping) else {"batch_ids": list(checked["batch_ids"])}
+        if checked["status"] == "timeout":
+            CreateLedger.restart_clock(context.get("task_state_store"))
         if checked["status"] == "timeout" and self.cancel_on_timeout:
             ended = {b["id"] for b in checked["batches"] if b["processing_status"] == "ended"}
             unfinished = [batch_id for batch_id in checked["batch_ids"] if batch_id not in ended]
@@ -195,7 +199,7 @@ class BatchCreateOperator(BaseOperator):
             self.log.warning("Task killed; cancelling batches %s (cancel_on_kill=True).", self._batch_ids)
             cancel_unfinished(self.hook, self._batch_ids)
 
-    def _submit(self, context: Context, hook: BatchHook) -> dict[str, Any]:
+    def _submit(self, context: Context, hook: BatchHook) -> tuple[dict[str, Any], CreateLedger]:
         source = describe_source(self.requests)
         with contextlib.ExitStack() as stack:
             spooled = self._spool(source)
@@ -214,11 +218,12 @@ class BatchCreateOperator(BaseOperator):
                 where=f"task {self.task_id}",
             )
             batch_ids = [self._create_part(hook, ledger, index, part) for index, part in enumerate(spooled)]
-            return new_group(
+            group = new_group(
                 batch_ids,
                 [p.request_count for p in spooled],
                 group_fingerprint([p.fingerprint for p in spooled]),
             )
+            return group, ledger
 
     def _reusable(self, hook: BatchHook, batch_id: str) -> bool:
         """An earlier try's batch is reattached unless it was cancelled or deleted since.

@@ -7,6 +7,7 @@ from typing import Any
 
 from ops_fakes import DictStore
 
+from airflow_batches import reattach as reattach_module
 from airflow_batches.reattach import LEDGER_KEY, CreateLedger, group_fingerprint
 
 PARTS = [("a" * 64, 3), ("b" * 64, 2)]
@@ -96,3 +97,34 @@ def test_a_short_or_broken_parts_list_keeps_every_part() -> None:
     assert len(ledger.parts) == 2 and ledger.batch_id(0) == "msgbatch_x" and ledger.batch_id(1) is None
     store.data[LEDGER_KEY] = {"fingerprint": fingerprint, "parts": None}
     assert len(CreateLedger.load(store, PARTS).parts) == 2
+
+
+def test_the_wait_clock_starts_once_and_is_shared_by_every_try(monkeypatch: Any) -> None:
+    store = DictStore()
+    monkeypatch.setattr(reattach_module, "_now", lambda: 1000.0)
+    assert CreateLedger.load(store, PARTS).deadline(60) == 1060.0
+    assert store.data[LEDGER_KEY]["wait_started_at"] == 1000.0  # saved before anything is created
+    monkeypatch.setattr(reattach_module, "_now", lambda: 5000.0)
+    retry = CreateLedger.load(store, PARTS)
+    assert retry.deadline(60) == 1060.0 and retry.deadline(None) is None
+    assert CreateLedger.load(store, [("c" * 64, 5)]).deadline(60) == 5060.0  # other input: a new clock
+
+
+def test_restart_clock_gives_the_next_try_a_fresh_timeout(monkeypatch: Any) -> None:
+    store = DictStore()
+    monkeypatch.setattr(reattach_module, "_now", lambda: 1000.0)
+    CreateLedger.load(store, PARTS).record(0, "msgbatch_one")
+    CreateLedger.restart_clock(store)
+    monkeypatch.setattr(reattach_module, "_now", lambda: 5000.0)
+    cleared = CreateLedger.load(store, PARTS)
+    assert cleared.deadline(60) == 5060.0 and cleared.batch_id(0) == "msgbatch_one"
+    CreateLedger.restart_clock(None)  # no store: nothing to do
+    CreateLedger.restart_clock(DictStore())  # no ledger: nothing to do
+
+
+def test_a_stored_clock_that_is_not_a_number_starts_anew(monkeypatch: Any) -> None:
+    store = DictStore()
+    fingerprint = group_fingerprint(["a" * 64, "b" * 64])
+    store.data[LEDGER_KEY] = {"fingerprint": fingerprint, "wait_started_at": True, "parts": []}
+    monkeypatch.setattr(reattach_module, "_now", lambda: 7.0)
+    assert CreateLedger.load(store, PARTS).deadline(3) == 10.0

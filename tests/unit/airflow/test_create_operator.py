@@ -12,6 +12,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException, TaskDeferred
 from ops_fakes import DictStore, FakeBatchHook, context
 
+from airflow_batches import reattach as reattach_module
 from airflow_batches.api.errors import AmbiguousCreateError
 from airflow_batches.operators import create as create_module
 from airflow_batches.operators.create import (
@@ -289,6 +290,31 @@ def test_timeout_cancels_only_when_asked(hook: FakeBatchHook, cancel_on_timeout:
     with pytest.raises(BatchWaitTimeout):
         op.execute_complete(context(), hook.event("timeout", "deadline"), **info.value.kwargs)
     assert hook.cancelled == (list(hook.batches) if cancel_on_timeout else [])
+
+
+def test_timeout_is_one_deadline_for_every_try_until_it_passes(
+    hook: FakeBatchHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = DictStore()
+
+    def try_at(now: float, try_number: int) -> Any:
+        monkeypatch.setattr(reattach_module, "_now", lambda: now)
+        with pytest.raises(TaskDeferred) as info:
+            operator(reqs(2), timeout=600).execute(context(store, try_number=try_number))
+        return info.value
+
+    first = try_at(1_000.0, 1)
+    assert first.trigger.serialize()[1]["deadline"] == 1_600.0
+    # The worker died while waiting; the retry 100 s later keeps the first try's deadline.
+    assert try_at(1_100.0, 2).trigger.serialize()[1]["deadline"] == 1_600.0
+    with pytest.raises(BatchWaitTimeout):
+        operator(reqs(2), timeout=600).execute_complete(
+            context(store), hook.event("timeout", "deadline"), **first.kwargs
+        )
+    # Cleared by hand after the timeout: the same batches, a fresh timeout.
+    cleared = try_at(2_000.0, 3)
+    assert cleared.trigger.serialize()[1]["deadline"] == 2_600.0
+    assert len(hook.bodies) == 1 and cleared.kwargs["group"]["batch_ids"] == list(hook.batches)
 
 
 def test_error_events_map_to_failures_that_name_the_batch(hook: FakeBatchHook) -> None:
