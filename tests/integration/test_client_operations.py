@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,82 +26,69 @@ def requests(count: int, prefix: str = "r") -> list[dict[str, Any]]:
     return [echo_request(f"{prefix}{i}", f"#{i}") for i in range(count)]
 
 
-class RecordingSleep:
-    """Records the delays the client chose; waits only a tick (speed is never what is tested)."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-        await asyncio.sleep(0)
-
-
-@pytest.fixture
-async def service(module_emulator: RunningEmulator) -> AsyncIterator[BatchServiceAsync]:
-    async with BatchServiceAsync(
-        api_key=module_emulator.api_key, base_url=module_emulator.base_url
-    ) as service:
-        yield service
-
-
 async def test_create_retrieve_results_delete(
-    service: BatchServiceAsync, module_emulator: RunningEmulator
+    emulator_service: BatchServiceAsync, module_emulator: RunningEmulator
 ) -> None:
-    created = await service.create(requests(3))
+    created = await emulator_service.create(requests(3))
     assert created.processing_status == "in_progress"
     assert created.request_counts.processing == 3
-    batch = await service.retrieve(created.id)
+    batch = await emulator_service.retrieve(created.id)
     assert batch.processing_status == "ended"
     assert batch.request_counts.succeeded == 3
-    results = {r.custom_id: r async for r in service.results_streaming(batch.id)}
+    results = {r.custom_id: r async for r in emulator_service.results_streaming(batch.id)}
     assert sorted(results) == ["r0", "r1", "r2"]
     result = results["r1"].result
     assert isinstance(result, MessageBatchSucceededResult)
     assert result.message.content[0].text == "#1"  # type: ignore[union-attr]
-    deleted = await service.delete(batch.id)
+    deleted = await emulator_service.delete(batch.id)
     assert deleted.id == batch.id
     with pytest.raises(NotFoundError):
-        await service.retrieve(batch.id)
+        await emulator_service.retrieve(batch.id)
     assert module_emulator.stats()["batches_created"] == 1
 
 
-async def test_cancel_and_delete_rules(service: BatchServiceAsync, module_emulator: RunningEmulator) -> None:
+async def test_cancel_and_delete_rules(
+    emulator_service: BatchServiceAsync, module_emulator: RunningEmulator
+) -> None:
     module_emulator.configure(processing_seconds=3600, cancel_seconds=5)
-    batch = await service.create(requests(2))
+    batch = await emulator_service.create(requests(2))
     with pytest.raises(BadRequestError, match="only ended batches can be deleted"):
-        await service.delete(batch.id)
-    canceling = await service.cancel(batch.id)
+        await emulator_service.delete(batch.id)
+    canceling = await emulator_service.cancel(batch.id)
     assert canceling.processing_status == "canceling"
     assert canceling.cancel_initiated_at is not None
-    again = await service.cancel(batch.id)  # repeating a cancel is harmless
+    again = await emulator_service.cancel(batch.id)  # repeating a cancel is harmless
     assert again.processing_status == "canceling"
     module_emulator.advance_clock(10)
-    ended = await service.retrieve(batch.id)
+    ended = await emulator_service.retrieve(batch.id)
     assert ended.processing_status == "ended"
     assert ended.request_counts.canceled == 2
     with pytest.raises(BadRequestError):
-        await service.cancel(batch.id)
-    assert (await service.delete(batch.id)).id == batch.id
+        await emulator_service.cancel(batch.id)
+    assert (await emulator_service.delete(batch.id)).id == batch.id
 
 
-async def test_unknown_batch_is_not_found(service: BatchServiceAsync) -> None:
+async def test_unknown_batch_is_not_found(emulator_service: BatchServiceAsync) -> None:
     with pytest.raises(NotFoundError) as info:
-        await service.retrieve("msgbatch_doesnotexist")
+        await emulator_service.retrieve("msgbatch_doesnotexist")
     assert info.value.request_id and info.value.request_id.startswith("req_")
 
 
-async def test_listing_across_pages_in_both_directions(service: BatchServiceAsync) -> None:
-    ids = [(await service.create(requests(1, prefix=f"b{n}x"))).id for n in range(7)]  # oldest first
+async def test_listing_across_pages_in_both_directions(emulator_service: BatchServiceAsync) -> None:
+    ids = [(await emulator_service.create(requests(1, prefix=f"b{n}x"))).id for n in range(7)]  # oldest first
     newest_first = ids[::-1]
-    assert [b.id async for b in service.list(limit=2)] == newest_first
-    pages = [[b.id for b in page.data] async for page in service.list(limit=2).pages()]
+    assert [b.id async for b in emulator_service.list(limit=2)] == newest_first
+    pages = [[b.id for b in page.data] async for page in emulator_service.list(limit=2).pages()]
     assert pages == [newest_first[0:2], newest_first[2:4], newest_first[4:6], newest_first[6:7]]
-    older = [[b.id for b in page.data] async for page in service.list(limit=2, after_id=ids[5]).pages()]
+    older = [
+        [b.id for b in page.data] async for page in emulator_service.list(limit=2, after_id=ids[5]).pages()
+    ]
     assert older == [[ids[4], ids[3]], [ids[2], ids[1]], [ids[0]]]
-    newer = [[b.id for b in page.data] async for page in service.list(limit=2, before_id=ids[0]).pages()]
+    newer = [
+        [b.id for b in page.data] async for page in emulator_service.list(limit=2, before_id=ids[0]).pages()
+    ]
     assert newer == [[ids[2], ids[1]], [ids[4], ids[3]], [ids[6], ids[5]]]
-    first = await service.list(limit=3)
+    first = await emulator_service.list(limit=3)
     assert [b.id for b in first.data] == newest_first[:3] and first.has_more
 
 
@@ -118,45 +103,33 @@ async def test_wrong_key_is_an_authentication_error() -> None:
             assert (await service.list_page()).data == []
 
 
-async def test_overload_with_retry_after_is_retried(module_emulator: RunningEmulator) -> None:
+async def test_overload_with_retry_after_is_retried(
+    module_emulator: RunningEmulator, emulator_service: BatchServiceAsync, retry_delays: list[float]
+) -> None:
     module_emulator.set_faults(fail_first=2, fail_status=529, retry_after_seconds=0.25, fail_ops=["retrieve"])
-    sleep = RecordingSleep()
-    async with BatchServiceAsync(
-        api_key=module_emulator.api_key,
-        base_url=module_emulator.base_url,
-        retry_policy=RetryPolicy(sleep=sleep),
-    ) as service:
-        batch = await service.create(requests(1))
-        assert (await service.retrieve(batch.id)).id == batch.id
-    assert sleep.delays == [0.25, 0.25]
+    batch = await emulator_service.create(requests(1))
+    assert (await emulator_service.retrieve(batch.id)).id == batch.id
+    assert retry_delays == [0.25, 0.25]
     assert module_emulator.stats()["requests"]["retrieve"] == 3
 
 
-async def test_rate_limited_create_is_retried_and_makes_one_batch(module_emulator: RunningEmulator) -> None:
+async def test_rate_limited_create_is_retried_and_makes_one_batch(
+    module_emulator: RunningEmulator, emulator_service: BatchServiceAsync, retry_delays: list[float]
+) -> None:
     module_emulator.set_faults(fail_first=1, fail_status=429, retry_after_seconds=0.5, fail_ops=["create"])
-    sleep = RecordingSleep()
-    async with BatchServiceAsync(
-        api_key=module_emulator.api_key,
-        base_url=module_emulator.base_url,
-        retry_policy=RetryPolicy(sleep=sleep),
-    ) as service:
-        batch = await service.create(requests(4))
-        assert [b.id async for b in service.list()] == [batch.id]
-    assert sleep.delays == [0.5]
+    batch = await emulator_service.create(requests(4))
+    assert [b.id async for b in emulator_service.list()] == [batch.id]
+    assert retry_delays == [0.5]
     assert module_emulator.stats()["batches_created"] == 1
 
 
-async def test_server_error_on_create_is_ambiguous_not_retried(module_emulator: RunningEmulator) -> None:
+async def test_server_error_on_create_is_ambiguous_not_retried(
+    module_emulator: RunningEmulator, emulator_service: BatchServiceAsync, retry_delays: list[float]
+) -> None:
     module_emulator.set_faults(fail_first=1, fail_status=500, fail_ops=["create"])
-    sleep = RecordingSleep()
-    async with BatchServiceAsync(
-        api_key=module_emulator.api_key,
-        base_url=module_emulator.base_url,
-        retry_policy=RetryPolicy(sleep=sleep),
-    ) as service:
-        with pytest.raises(AmbiguousCreateError, match="list batches"):
-            await service.create(requests(1))
-    assert sleep.delays == []
+    with pytest.raises(AmbiguousCreateError, match="list batches"):
+        await emulator_service.create(requests(1))
+    assert retry_delays == []
     assert module_emulator.stats()["requests"]["create"] == 1
 
 
@@ -174,23 +147,27 @@ async def test_connection_refused_is_retried_then_reported() -> None:
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    sleep = RecordingSleep()
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+
     async with BatchServiceAsync(
         api_key="k", base_url=f"http://127.0.0.1:{port}", retry_policy=RetryPolicy(sleep=sleep)
     ) as service:
         with pytest.raises(APIConnectionError, match="after 3 attempts"):
             await service.create(requests(1))  # refused: provably no batch, so even create retries
-    assert len(sleep.delays) == 2
+    assert len(delays) == 2
 
 
 @pytest.mark.parametrize("html", [False, True], ids=["json-envelope", "edge-html-page"])
 @pytest.mark.parametrize("body_requests", [3, 3000], ids=["small-body", "body-bigger-than-socket-buffers"])
 async def test_a_413_on_create_is_a_clear_error_and_makes_no_batch(
-    service: BatchServiceAsync, module_emulator: RunningEmulator, html: bool, body_requests: int
+    emulator_service: BatchServiceAsync, module_emulator: RunningEmulator, html: bool, body_requests: int
 ) -> None:
     module_emulator.configure(max_body_bytes=200, html_413=html)
     with pytest.raises(RequestTooLargeError) as info:
-        await service.create(requests(body_requests))
+        await emulator_service.create(requests(body_requests))
     message = str(info.value)
     assert message.startswith("HTTP 413") and "POST http://127.0.0.1" in message
     assert "256 MB" in message and "split the requests" in message  # what to do

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -25,14 +24,6 @@ def requests(count: int, text_bytes: int = 10) -> list[dict[str, Any]]:
     return [echo_request(f"req-{i}", f"{i}:é✓" + "x" * text_bytes) for i in range(count)]
 
 
-@pytest.fixture
-async def service(module_emulator: RunningEmulator) -> AsyncIterator[BatchServiceAsync]:
-    async with BatchServiceAsync(
-        api_key=module_emulator.api_key, base_url=module_emulator.base_url
-    ) as service:
-        yield service
-
-
 async def raw_results(module_emulator: RunningEmulator, url: str) -> bytes:
     async with httpx.AsyncClient(headers=module_emulator.headers) as client:
         response = await client.get(url)
@@ -41,19 +32,19 @@ async def raw_results(module_emulator: RunningEmulator, url: str) -> bytes:
 
 
 async def test_a_results_stream_over_10_mb_is_read_byte_exactly(
-    service: BatchServiceAsync, module_emulator: RunningEmulator
+    emulator_service: BatchServiceAsync, module_emulator: RunningEmulator
 ) -> None:
-    batch = await service.create(requests(110, text_bytes=100_000))
-    batch = await service.retrieve(batch.id)
+    batch = await emulator_service.create(requests(110, text_bytes=100_000))
+    batch = await emulator_service.retrieve(batch.id)
     assert batch.results_url is not None
-    lines = [line async for line in service.results_lines(batch.id, batch=batch)]
+    lines = [line async for line in emulator_service.results_lines(batch.id, batch=batch)]
     raw = await raw_results(module_emulator, batch.results_url)
     assert len(raw) > 10 * MB
     assert b"".join(lines) == raw
     assert len(lines) == 110 == batch.request_counts.succeeded
     assert all(line.endswith(b"\n") and line.count(b"\n") == 1 for line in lines)
     texts = {}
-    async for result in service.results_streaming(batch.id):
+    async for result in emulator_service.results_streaming(batch.id):
         assert isinstance(result.result, MessageBatchSucceededResult)
         texts[result.custom_id] = result.result.message.content[0].text  # type: ignore[union-attr]
     assert texts["req-7"] == "7:é✓" + "x" * 100_000
@@ -61,38 +52,40 @@ async def test_a_results_stream_over_10_mb_is_read_byte_exactly(
 
 
 async def test_a_stream_cut_midway_raises(
-    service: BatchServiceAsync, module_emulator: RunningEmulator
+    emulator_service: BatchServiceAsync, module_emulator: RunningEmulator
 ) -> None:
-    batch = await service.retrieve((await service.create(requests(50, text_bytes=2000))).id)
+    batch = await emulator_service.retrieve((await emulator_service.create(requests(50, text_bytes=2000))).id)
     module_emulator.set_faults(cut_results_after=30_000, cut_results_times=1)
     received: list[bytes] = []
     with pytest.raises(ResultsStreamError) as info:
-        async for line in service.results_lines(batch.id, batch=batch):
+        async for line in emulator_service.results_lines(batch.id, batch=batch):
             received.append(line)
     assert info.value.batch_id == batch.id
     assert 0 < len(b"".join(received)) <= 30_000
     assert module_emulator.stats()["results_cut"] == 1
     # The next download is whole, and what came before the cut was a true prefix of it.
-    whole = [line async for line in service.results_lines(batch.id, batch=batch)]
+    whole = [line async for line in emulator_service.results_lines(batch.id, batch=batch)]
     assert len(whole) == 50
     assert whole[: len(received)] == received
 
 
-async def test_results_before_the_end(service: BatchServiceAsync, module_emulator: RunningEmulator) -> None:
+async def test_results_before_the_end(
+    emulator_service: BatchServiceAsync, module_emulator: RunningEmulator
+) -> None:
     module_emulator.configure(processing_seconds=3600)
-    batch = await service.create(requests(2))
+    batch = await emulator_service.create(requests(2))
     with pytest.raises(BatchNotEndedError, match="in_progress"):
-        [line async for line in service.results_lines(batch.id)]
-    await service.cancel(batch.id)
+        [line async for line in emulator_service.results_lines(batch.id)]
+    await emulator_service.cancel(batch.id)
     with pytest.raises(BatchNotEndedError, match="canceling"):
-        [line async for line in service.results_lines(batch.id)]
+        [line async for line in emulator_service.results_lines(batch.id)]
 
 
 async def test_results_of_an_archived_batch(
-    service: BatchServiceAsync, module_emulator: RunningEmulator
+    emulator_service: BatchServiceAsync, module_emulator: RunningEmulator
 ) -> None:
-    batch = await service.create(requests(2))
-    assert len([line async for line in service.results_lines(batch.id)]) == 2
+    batch = await emulator_service.create(requests(2))
+    assert len([line async for line in emulator_service.results_lines(batch.id)]) == 2
     module_emulator.advance_clock(30 * 24 * 3600)
     with pytest.raises(ResultsArchivedError, match="archived"):
-        [line async for line in service.results_lines(batch.id)]
+        [line async for line in emulator_service.results_lines(batch.id)]
