@@ -1,5 +1,6 @@
-"""Small in-memory stand-ins for unit tests of the operators: a batch API behind the hook's sync facade,
-a task instance that records XCom pushes, and a task state store."""
+"""Small in-memory stand-ins for unit tests of the operators, sensor and trigger: batches (as models and as
+API JSON), a batch API behind the hook's sync facade, a task instance that records XCom pushes, and a task
+state store."""
 
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ def batch(batch_id: str, total: int, status: str = "in_progress", **counts: int)
         expires_at=now + timedelta(days=1),
         ended_at=now if status == "ended" else None,
     )
+
+
+def batch_json(batch_id: str, status: str = "in_progress", total: int = 3, **counts: int) -> dict[str, Any]:
+    """The API's JSON for :func:`batch`, for tests that answer over ``httpx.MockTransport``."""
+    return batch(batch_id, total, status, **counts).model_dump(mode="json")
 
 
 class FakeBatchHook:

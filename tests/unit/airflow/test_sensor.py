@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 
 import httpx
+import ops_fakes
 import pytest
 from airflow.providers.common.compat.sdk import (
     AirflowSkipException,
@@ -34,31 +35,10 @@ from airflow_batches.triggers.events import (
     make_event,
 )
 
+# Every sensor test batch holds 4 requests.
+batch_json = partial(ops_fakes.batch_json, total=4)
+
 KEY = "sk-ant-sensor-unit-secret-31337"
-
-
-def batch_json(batch_id: str, status: str = "in_progress", total: int = 4, **counts: int) -> dict[str, Any]:
-    if status == "ended" and not counts:
-        counts = {"succeeded": total}
-    return {
-        "id": batch_id,
-        "type": "message_batch",
-        "processing_status": status,
-        "request_counts": {
-            "processing": total - sum(counts.values()),
-            "succeeded": 0,
-            "errored": 0,
-            "canceled": 0,
-            "expired": 0,
-            **counts,
-        },
-        "created_at": "2026-03-01T12:00:00Z",
-        "expires_at": "2026-03-02T12:00:00Z",
-        "ended_at": "2026-03-01T13:00:00Z" if status == "ended" else None,
-        "cancel_initiated_at": None,
-        "archived_at": None,
-        "results_url": None,
-    }
 
 
 class ScriptedAPI:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from ops_fakes import batch_json
 
 from airflow_batches.hooks import batch as hook_module
 from airflow_batches.triggers import BatchTrigger
@@ -23,30 +24,6 @@ from airflow_batches.triggers.events import validate_event
 KEY = "sk-ant-trigger-unit-secret-9999"
 START = 1_800_000_000.0
 Answer = Callable[[httpx.Request], httpx.Response] | dict[str, Any] | int
-
-
-def batch_json(batch_id: str, status: str = "in_progress", total: int = 3, **counts: int) -> dict[str, Any]:
-    if status == "ended" and not counts:
-        counts = {"succeeded": total}
-    return {
-        "id": batch_id,
-        "type": "message_batch",
-        "processing_status": status,
-        "request_counts": {
-            "processing": total - sum(counts.values()),
-            "succeeded": 0,
-            "errored": 0,
-            "canceled": 0,
-            "expired": 0,
-            **counts,
-        },
-        "created_at": "2026-03-01T12:00:00Z",
-        "expires_at": "2026-03-02T12:00:00Z",
-        "ended_at": "2026-03-01T13:00:00Z" if status == "ended" else None,
-        "cancel_initiated_at": None,
-        "archived_at": None,
-        "results_url": None,
-    }
 
 
 def error(status: int, kind: str, message: str = "nope") -> Callable[[httpx.Request], httpx.Response]:
