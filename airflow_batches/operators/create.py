@@ -35,7 +35,7 @@ from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.cancelling import cancel_unfinished
 from airflow_batches.operators.group import new_group, with_state
 from airflow_batches.operators.request_source import as_literal, describe_source, iter_request_items
-from airflow_batches.operators.waiting import raise_for_event, wait_blocking
+from airflow_batches.operators.waiting import raise_for_event, validate_wait_settings, wait_blocking
 from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
 from airflow_batches.reattach import CreateLedger, group_fingerprint
 from airflow_batches.triggers.batch import BatchTrigger
@@ -105,10 +105,7 @@ class BatchCreateOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if poll_interval <= 0:
-            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
-        if timeout is not None and timeout <= 0:
-            raise ValueError(f"timeout must be > 0 seconds or None, got {timeout!r}")
+        validate_wait_settings(poll_interval, timeout)
         if not 1 <= max_requests_per_batch <= MAX_REQUESTS_PER_BATCH:
             raise ValueError(
                 f"max_requests_per_batch must be between 1 and {MAX_REQUESTS_PER_BATCH}, "

@@ -17,7 +17,12 @@ from airflow_batches.batch_ref import BatchRefError, normalize_batch_ids
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.cancelling import cancel_unfinished
 from airflow_batches.operators.group import group_status
-from airflow_batches.operators.waiting import absolute_deadline, raise_for_event, wait_blocking
+from airflow_batches.operators.waiting import (
+    absolute_deadline,
+    raise_for_event,
+    validate_wait_settings,
+    wait_blocking,
+)
 from airflow_batches.triggers.batch import BatchTrigger
 from airflow_batches.triggers.events import aggregate_counts
 
@@ -52,10 +57,7 @@ class _BatchWaitingOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if poll_interval <= 0:
-            raise ValueError(f"poll_interval must be > 0 seconds, got {poll_interval!r}")
-        if timeout is not None and timeout <= 0:
-            raise ValueError(f"timeout must be > 0 seconds or None, got {timeout!r}")
+        validate_wait_settings(poll_interval, timeout)
         self.batch_id = batch_id
         self.conn_id = conn_id
         self.deferrable = deferrable

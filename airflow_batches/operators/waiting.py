@@ -8,6 +8,7 @@ tolerate transient errors, log and honour the deadline identically, and produce 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from typing import Any
 
@@ -16,7 +17,21 @@ from airflow_batches.hooks.sync_runner import run_sync
 from airflow_batches.triggers.batch import BatchTrigger
 from airflow_batches.triggers.events import BatchEvent, BatchWaitError, event_exception, validate_event
 
-__all__ = ["absolute_deadline", "raise_for_event", "wait_blocking"]
+__all__ = ["absolute_deadline", "raise_for_event", "validate_wait_settings", "wait_blocking"]
+
+
+def validate_wait_settings(poll_interval: float, timeout: float | None) -> None:
+    """Reject a bad ``poll_interval`` or ``timeout`` when the DAG is parsed, before anything is paid for."""
+    if not _positive_seconds(poll_interval):
+        raise ValueError(f"poll_interval must be a number of seconds > 0, got {poll_interval!r}")
+    if timeout is not None and not _positive_seconds(timeout):
+        raise ValueError(f"timeout must be a number of seconds > 0 or None (no limit), got {timeout!r}")
+
+
+def _positive_seconds(value: object) -> bool:
+    return (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
 
 
 def absolute_deadline(timeout: float | None) -> float | None:

@@ -347,7 +347,10 @@ def test_on_kill_while_waiting_cancels_only_with_cancel_on_kill(
     ("kwargs", "message"),
     [
         ({"poll_interval": 0}, "poll_interval"),
+        ({"poll_interval": "30"}, "poll_interval must be a number of seconds > 0, got '30'"),
+        ({"poll_interval": float("nan")}, "poll_interval"),
         ({"timeout": -1}, "timeout"),
+        ({"timeout": True}, "timeout must be a number of seconds > 0 or None"),
         ({"max_requests_per_batch": 100_001}, "max_requests_per_batch"),
         ({"max_bytes_per_batch": 0}, "max_bytes_per_batch"),
         ({"max_failure_ratio": 2}, "max_failure_ratio"),

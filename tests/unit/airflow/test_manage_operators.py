@@ -116,3 +116,15 @@ def test_wait_failure_events_fail_the_delete(hook: FakeBatchHook) -> None:
     with pytest.raises(BatchAccessError):
         op.execute_complete(context(), hook.event("error", "permission", ids=[RUNNING]))
     assert hook.deleted == []
+
+
+@pytest.mark.parametrize("operator_class", [BatchCancelOperator, BatchDeleteOperator])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"poll_interval": 0}, "poll_interval"), ({"timeout": "1h"}, "timeout must be a number of seconds")],
+)
+def test_bad_wait_settings_fail_when_the_dag_is_parsed(
+    operator_class: type[Any], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        operator_class(task_id="t", batch_id="msgbatch_a", **kwargs)
