@@ -19,15 +19,15 @@ def landed_lines(folder: Path) -> list[dict[str, Any]]:
     ]
 
 
+def run_example(run_dag: Any, dag_id: str, emulator: Any, base: Path) -> Any:
+    """An example DAG as shipped, with its data under ``base`` and a fast poll."""
+    return run_dag(dag_id, emulator, AIRFLOW_BATCHES_BASE=base.as_uri(), AIRFLOW_BATCHES_POLL_INTERVAL="0.5")
+
+
 def test_quickstart_example_runs_deferred_and_lands_results(
     run_dag: Any, emulator: Any, tmp_path: Path
 ) -> None:
-    result = run_dag(
-        "example_batches_quickstart",
-        emulator,
-        AIRFLOW_BATCHES_BASE=tmp_path.as_uri(),
-        AIRFLOW_BATCHES_POLL_INTERVAL="0.5",
-    )
+    result = run_example(run_dag, "example_batches_quickstart", emulator, tmp_path)
     assert result.state == "success", result.tasks
     group = result.xcom["create_batch"]
     assert group["processing_status"] == "ended" and group["counts"]["succeeded"] == 3
@@ -109,12 +109,7 @@ def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_
     records = tmp_path / "input" / day / "records.jsonl"
     records.parent.mkdir(parents=True)
     records.write_text("".join(json.dumps({"id": n, "text": f"note {n}"}) + "\n" for n in range(7)))
-    result = run_dag(
-        "example_batches_etl",
-        slow_emulator,
-        AIRFLOW_BATCHES_BASE=tmp_path.as_uri(),
-        AIRFLOW_BATCHES_POLL_INTERVAL="0.5",
-    )
+    result = run_example(run_dag, "example_batches_etl", slow_emulator, tmp_path)
     assert result.state == "success", result.tasks
     out = tmp_path / "results" / day
     summary = json.loads((out / "summary.json").read_text())

@@ -1,4 +1,4 @@
-"""``scripts/demo.py``, the README's main command, run as users run it: a subprocess with its own Airflow home.
+"""``scripts/demo.py``, the README's main command, run as users run it: a subprocess with its own home.
 
 The terminal contract: only ``[demo]`` lines (and the result listing) on stdout, Airflow's own log in
 ``.airflow/demo.log``; on failure the log's tail and one ``[demo] FAILED:`` line on stderr, exit status 1.

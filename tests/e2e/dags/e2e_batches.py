@@ -37,6 +37,17 @@ def requests(count: int, *, errored: int = 0, prefix: str = "req") -> list[dict[
     return out
 
 
+# A first try that fails is retried at once.
+RETRY_ONCE: dict[str, Any] = {"retries": 1, "retry_delay": timedelta(seconds=0)}
+
+
+def create_task(count: int, **kwargs: Any) -> BatchCreateOperator:
+    """The ``create`` task of most DAGs here: ``count`` small requests, polled every 0.5 s."""
+    kwargs.setdefault("task_id", "create")
+    kwargs.setdefault("poll_interval", 0.5)
+    return BatchCreateOperator(requests=requests(count), **kwargs)
+
+
 class CrashOnFirstTryCreateOperator(_Create):
     """Dies on its first try right after its batches were created (and recorded), like a killed worker.
 
@@ -62,9 +73,7 @@ class CrashOnFirstTryCreateOperator(_Create):
 
 
 with DAG("e2e_split_group", schedule=None, start_date=START, catchup=False):
-    create = BatchCreateOperator(
-        task_id="create", requests=requests(10), max_requests_per_batch=3, deferrable=True, poll_interval=0.5
-    )
+    create = create_task(10, max_requests_per_batch=3, deferrable=True)
     BatchResultsOperator(task_id="land", batch_id=create.output, destination=OUTPUT + "/split/")
 
 with DAG("e2e_partial_failure", schedule=None, start_date=START, catchup=False):
@@ -84,20 +93,12 @@ with DAG("e2e_partial_failure", schedule=None, start_date=START, catchup=False):
     )
 
 with DAG("e2e_blocking", schedule=None, start_date=START, catchup=False):
-    create = BatchCreateOperator(task_id="create", requests=requests(4), deferrable=False, poll_interval=0.5)
+    create = create_task(4, deferrable=False)
     BatchResultsOperator(task_id="land", batch_id=create.output, destination=OUTPUT + "/blocking/")
 
 with DAG("e2e_retry_after_timeout", schedule=None, start_date=START, catchup=False):
     # The emulator keeps batches in progress for 5 s: the first try times out while waiting, after create.
-    BatchCreateOperator(
-        task_id="create",
-        requests=requests(3),
-        deferrable=False,
-        poll_interval=0.5,
-        execution_timeout=timedelta(seconds=3),
-        retries=1,
-        retry_delay=timedelta(seconds=0),
-    )
+    create_task(3, deferrable=False, execution_timeout=timedelta(seconds=3), **RETRY_ONCE)
 
 for crash_at in ("defer", "resume"):
     with DAG(f"e2e_retry_deferrable_crash_at_{crash_at}", schedule=None, start_date=START, catchup=False):
@@ -108,42 +109,25 @@ for crash_at in ("defer", "resume"):
             max_requests_per_batch=4,
             deferrable=True,
             poll_interval=0.5,
-            retries=1,
-            retry_delay=timedelta(seconds=0),
+            **RETRY_ONCE,
         )
 
 with DAG("e2e_cancel_on_kill", schedule=None, start_date=START, catchup=False):
     # The emulator keeps batches in progress for a long time; the execution timeout kills the task.
-    BatchCreateOperator(
-        task_id="create",
-        requests=requests(3),
-        deferrable=False,
-        poll_interval=0.5,
-        cancel_on_kill=True,
-        execution_timeout=timedelta(seconds=2),
-    )
+    create_task(3, deferrable=False, cancel_on_kill=True, execution_timeout=timedelta(seconds=2))
 
 with DAG("e2e_triggerer", schedule=None, start_date=START, catchup=False):
     # Run by the real scheduler + triggerer; the test restarts the triggerer while this waits.
-    create = BatchCreateOperator(task_id="create", requests=requests(3), deferrable=True, poll_interval=1)
+    create = create_task(3, deferrable=True, poll_interval=1)
     BatchResultsOperator(task_id="land", batch_id=create.output, destination=OUTPUT + "/triggerer/")
 
 with DAG("e2e_kill_worker", schedule=None, start_date=START, catchup=False):
     # Run by the real scheduler; the test SIGKILLs the task process while it waits after create.
-    BatchCreateOperator(
-        task_id="create",
-        requests=requests(2),
-        deferrable=False,
-        poll_interval=1,
-        retries=1,
-        retry_delay=timedelta(seconds=1),
-    )
+    create_task(2, deferrable=False, poll_interval=1, retries=1, retry_delay=timedelta(seconds=1))
 
 with DAG("e2e_cancel_then_delete", schedule=None, start_date=START, catchup=False):
     # Two running batches: one cancelled on its own, then the group deleted (cancel first, wait deferred).
-    create = BatchCreateOperator(
-        task_id="create", requests=requests(4), max_requests_per_batch=2, wait_for_completion=False
-    )
+    create = create_task(4, max_requests_per_batch=2, wait_for_completion=False)
     cancel = BatchCancelOperator(
         task_id="cancel",
         batch_id="{{ ti.xcom_pull('create')['batch_ids'][0] }}",
@@ -158,6 +142,4 @@ with DAG("e2e_cancel_then_delete", schedule=None, start_date=START, catchup=Fals
 
 with DAG("e2e_cancel_deferred", schedule=None, start_date=START, catchup=False):
     # Run by the real scheduler + triggerer; the test clears the task while it is deferred.
-    BatchCreateOperator(
-        task_id="create", requests=requests(3), deferrable=True, poll_interval=1, cancel_on_kill=True
-    )
+    create_task(3, deferrable=True, poll_interval=1, cancel_on_kill=True)
