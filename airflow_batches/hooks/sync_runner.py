@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -21,7 +22,17 @@ T = TypeVar("T")
 def _run_on_private_loop(make_coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
     loop = asyncio.new_event_loop()
     try:
-        return loop.run_until_complete(make_coro())
+        task = loop.create_task(make_coro())
+        try:
+            return loop.run_until_complete(task)
+        finally:
+            if not task.done():
+                # Interrupted from outside the loop (Airflow's execution_timeout signal, a kill): cancel the
+                # coroutine and let its cleanup (finally blocks, closing shared clients) run on this loop
+                # before it closes, as asyncio.run does. The interruption itself propagates.
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    loop.run_until_complete(task)
     finally:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -22,6 +23,7 @@ from airflow_batches.hooks import BatchHook
 from airflow_batches.hooks import batch as hook_module
 from airflow_batches.hooks.client_pool import aclose_shared_clients, shared_client
 from airflow_batches.hooks.connection_settings import ConnectionSettingsError
+from airflow_batches.hooks.sync_runner import run_sync
 
 KEY = "sk-ant-hook-unit-secret-4242"
 BATCH_JSON = {
@@ -369,3 +371,29 @@ def test_land_results_delegates_to_the_results_engine(monkeypatch: pytest.Monkey
     manifest = hook.land_results("msgbatch_01", "file:///tmp/out", split_by_type=True)
     assert manifest == {"batch_ids": ["msgbatch_01"]}
     assert calls == [(hook, "msgbatch_01", "file:///tmp/out", {"split_by_type": True})]
+
+
+def test_an_interrupted_sync_call_cleans_up_on_its_own_loop() -> None:
+    # Airflow's execution_timeout raises from a SIGALRM handler while the private loop waits; the coroutine
+    # must still run its cleanup (here: an await in a finally block, as closing the shared pool does).
+    cleaned: list[str] = []
+
+    async def waiting() -> None:
+        try:
+            await asyncio.sleep(30)
+        finally:
+            await asyncio.sleep(0)
+            cleaned.append("done")
+
+    def timed_out(signum: int, frame: Any) -> None:
+        raise TimeoutError("execution_timeout")
+
+    previous = signal.signal(signal.SIGALRM, timed_out)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        with pytest.raises(TimeoutError, match="execution_timeout"):
+            run_sync(waiting)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert cleaned == ["done"]
