@@ -35,7 +35,12 @@ from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.cancelling import cancel_unfinished
 from airflow_batches.operators.group import new_group, with_state
 from airflow_batches.operators.request_source import as_literal, describe_source, iter_request_items
-from airflow_batches.operators.waiting import raise_for_event, validate_wait_settings, wait_blocking
+from airflow_batches.operators.waiting import (
+    deferral_timeout,
+    raise_for_event,
+    validate_wait_settings,
+    wait_blocking,
+)
 from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
 from airflow_batches.reattach import CreateLedger, group_fingerprint
 from airflow_batches.triggers.batch import BatchTrigger
@@ -161,7 +166,12 @@ class BatchCreateOperator(BaseOperator):
             cancel_on_kill=self.cancel_on_kill,
         )
         if self.deferrable:
-            self.defer(trigger=trigger, method_name="execute_complete", kwargs={"group": group})
+            self.defer(
+                trigger=trigger,
+                method_name="execute_complete",
+                kwargs={"group": group},
+                timeout=deferral_timeout(trigger.deadline, self.poll_interval),
+            )
         return self.execute_complete(context, wait_blocking(trigger), group=group)
 
     def execute_complete(

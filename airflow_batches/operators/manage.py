@@ -19,6 +19,7 @@ from airflow_batches.operators.cancelling import cancel_unfinished
 from airflow_batches.operators.group import group_status
 from airflow_batches.operators.waiting import (
     absolute_deadline,
+    deferral_timeout,
     raise_for_event,
     validate_wait_settings,
     wait_blocking,
@@ -85,7 +86,12 @@ class _BatchWaitingOperator(BaseOperator):
             deadline=absolute_deadline(self.timeout),
         )
         if self.deferrable:
-            self.defer(trigger=trigger, method_name=method_name, kwargs=kwargs)
+            self.defer(
+                trigger=trigger,
+                method_name=method_name,
+                kwargs=kwargs,
+                timeout=deferral_timeout(trigger.deadline, self.poll_interval),
+            )
         return wait_blocking(trigger)
 
 

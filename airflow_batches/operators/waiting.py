@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from datetime import timedelta
 from typing import Any
 
 from airflow_batches.hooks.client_pool import aclose_shared_clients
@@ -17,7 +18,17 @@ from airflow_batches.hooks.sync_runner import run_sync
 from airflow_batches.triggers.batch import BatchTrigger
 from airflow_batches.triggers.events import BatchEvent, BatchWaitError, event_exception, validate_event
 
-__all__ = ["absolute_deadline", "raise_for_event", "validate_wait_settings", "wait_blocking"]
+__all__ = [
+    "absolute_deadline",
+    "deferral_timeout",
+    "raise_for_event",
+    "validate_wait_settings",
+    "wait_blocking",
+]
+
+# The trigger fires its own timeout event at the deadline; Airflow's deferral timeout is only the backstop
+# for a triggerer that is down, so it must not win the race against a poll in flight at the deadline.
+_DEFERRAL_GRACE_SECONDS = 300.0
 
 
 def validate_wait_settings(poll_interval: float, timeout: float | None) -> None:
@@ -37,6 +48,15 @@ def _positive_seconds(value: object) -> bool:
 def absolute_deadline(timeout: float | None) -> float | None:
     """An epoch deadline computed once, so deferrals and triggerer restarts do not reset the clock."""
     return None if timeout is None else time.time() + timeout
+
+
+def deferral_timeout(deadline: float | None, poll_interval: float) -> timedelta | None:
+    """Airflow's own bound on a deferral: the deadline plus a grace, so a dead triggerer cannot hold the
+    task deferred for ever. ``None`` (no bound) when there is no deadline."""
+    if deadline is None:
+        return None
+    grace = max(_DEFERRAL_GRACE_SECONDS, 3 * poll_interval)
+    return timedelta(seconds=max(0.0, deadline - time.time()) + grace)
 
 
 def wait_blocking(trigger: BatchTrigger) -> dict[str, Any]:

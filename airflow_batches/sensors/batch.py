@@ -11,15 +11,14 @@ reference. Nothing is kept on ``self`` between pokes (reschedule mode builds a n
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
 
 from airflow_batches.batch_ref import normalize_batch_ids
 from airflow_batches.hooks.batch import BatchHook
+from airflow_batches.operators.waiting import absolute_deadline, deferral_timeout
 from airflow_batches.outcome import OnAllCanceled, check_outcome, format_counts, validate_policy
 from airflow_batches.triggers.batch import BatchTrigger
 from airflow_batches.triggers.events import (
@@ -36,10 +35,6 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 __all__ = ["BatchSensor"]
-
-# The trigger fires its own timeout event at the deadline; Airflow's deferral timeout is only the backstop
-# for a triggerer that is down, so it must not win the race against a poll in flight at the deadline.
-_DEFER_TIMEOUT_GRACE_SECONDS = 300.0
 
 
 class BatchSensor(BaseSensorOperator):
@@ -136,18 +131,17 @@ class BatchSensor(BaseSensorOperator):
         snapshots = self._read(batch_ids)
         if snapshots is not None and all(s["processing_status"] == "ended" for s in snapshots):
             return self._finish(batch_ids, snapshots)
+        trigger = BatchTrigger(
+            batch_id=batch_ids,
+            conn_id=self.conn_id,
+            poll_interval=self.poke_interval,
+            deadline=absolute_deadline(self.timeout),
+            max_poll_errors=self.max_poll_errors,
+        )
         self.defer(
-            trigger=BatchTrigger(
-                batch_id=batch_ids,
-                conn_id=self.conn_id,
-                poll_interval=self.poke_interval,
-                deadline=time.time() + self.timeout,
-                max_poll_errors=self.max_poll_errors,
-            ),
+            trigger=trigger,
             method_name="execute_complete",
-            timeout=timedelta(
-                seconds=self.timeout + max(_DEFER_TIMEOUT_GRACE_SECONDS, 3 * self.poke_interval)
-            ),
+            timeout=deferral_timeout(trigger.deadline, self.poke_interval),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -45,6 +45,7 @@ def test_cancel_and_wait_defers_until_the_batches_end(hook: FakeBatchHook) -> No
         op.execute(context())
     _, kwargs = info.value.trigger.serialize()
     assert kwargs["cancel_on_kill"] is False
+    assert kwargs["deadline"] is None and info.value.timeout is None  # no timeout: no deferral bound
     hook.end([RUNNING], canceled=3)
     result = op.execute_complete(context(), hook.event(ids=[RUNNING]))
     assert result["processing_status"] == "ended" and result["counts"]["canceled"] == 3
@@ -78,9 +79,11 @@ def test_delete_with_cancel_if_running_cancels_waits_deferred_then_deletes(hook:
         cancel_if_running=True,
         missing_ok=True,
         deferrable=True,
+        timeout=60,
     )
     with pytest.raises(TaskDeferred) as info:
         op.execute(context())
+    assert info.value.timeout is not None and 350 < info.value.timeout.total_seconds() <= 360
     assert hook.cancelled == [RUNNING] and hook.deleted == []
     assert info.value.trigger.batch_ids == [RUNNING, DONE]
     assert info.value.kwargs == {"missing": [GONE]}
