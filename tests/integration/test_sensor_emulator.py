@@ -3,7 +3,6 @@ rebuilt from its serialized kwargs runs on a fresh loop -> execute_complete), as
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -12,7 +11,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_batches.emulator.testing import RunningEmulator, run_emulator
 from airflow_batches.hooks import BatchHook
-from airflow_batches.hooks.client_pool import aclose_shared_clients
+from airflow_batches.operators.waiting import wait_blocking
 from airflow_batches.outcome import BatchOutcomeError
 from airflow_batches.sensors import BatchSensor
 from airflow_batches.triggers import BatchTrigger
@@ -32,22 +31,15 @@ def api(emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> RunningEm
     return emulator
 
 
-def run_deferred(deferred: TaskDeferred) -> dict[str, Any]:
-    """What the triggerer does: rebuild the trigger from classpath + kwargs and run it to its first event."""
-    classpath, kwargs = deferred.trigger.serialize()
+def defer_and_resume(sensor: BatchSensor) -> dict[str, Any]:
+    """What Airflow does with a deferring sensor: the trigger is rebuilt from classpath + kwargs (as the
+    triggerer does), run to its first event, and the sensor resumes with that event."""
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute({})
+    classpath, kwargs = info.value.trigger.serialize()
     assert classpath == "airflow_batches.triggers.batch.BatchTrigger"
-    trigger = BatchTrigger(**json.loads(json.dumps(kwargs)))
-
-    async def first() -> dict[str, Any]:
-        try:
-            async for event in trigger.run():
-                payload: dict[str, Any] = event.payload
-                return payload
-            raise AssertionError("the trigger ended without an event")
-        finally:
-            await aclose_shared_clients()
-
-    return asyncio.run(first())
+    event = wait_blocking(BatchTrigger(**json.loads(json.dumps(kwargs))))
+    return sensor.execute_complete({}, event)
 
 
 def test_poke_mode_waits_for_a_group(api: RunningEmulator) -> None:
@@ -63,10 +55,7 @@ def test_deferrable_round_trip_through_the_trigger(api: RunningEmulator) -> None
     api.configure(processing_seconds=0.5)
     created = BatchHook().create(requests(2))
     sensor = BatchSensor(task_id="wait", batch_id=created.id, poke_interval=0.1, timeout=600, deferrable=True)
-    with pytest.raises(TaskDeferred) as info:
-        sensor.execute({})
-    event = run_deferred(info.value)
-    result = sensor.execute_complete({}, event)
+    result = defer_and_resume(sensor)
     assert result["counts"]["succeeded"] == 2 and result["batches"][0]["processing_status"] == "ended"
 
 
@@ -83,10 +72,8 @@ def test_failure_ratio_fails_after_the_wait(api: RunningEmulator) -> None:
     sensor = BatchSensor(
         task_id="wait", batch_id=created.id, poke_interval=0.1, deferrable=True, max_failure_ratio=0.5
     )
-    with pytest.raises(TaskDeferred) as info:
-        sensor.execute({})
     with pytest.raises(BatchOutcomeError, match="3 of 4"):
-        sensor.execute_complete({}, run_deferred(info.value))
+        defer_and_resume(sensor)
 
 
 def test_deferrable_timeout_comes_back_as_a_sensor_timeout(api: RunningEmulator) -> None:
@@ -95,10 +82,8 @@ def test_deferrable_timeout_comes_back_as_a_sensor_timeout(api: RunningEmulator)
     api.configure(processing_seconds=3600)
     created = BatchHook().create(requests(1))
     sensor = BatchSensor(task_id="wait", batch_id=created.id, poke_interval=0.1, timeout=0.5, deferrable=True)
-    with pytest.raises(TaskDeferred) as info:
-        sensor.execute({})
     with pytest.raises(AirflowSensorTimeout, match=created.id):
-        sensor.execute_complete({}, run_deferred(info.value))
+        defer_and_resume(sensor)
 
 
 def test_a_rejected_key_fails_the_poke_at_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -49,6 +49,20 @@ async def close_pool() -> Any:
     await aclose_shared_clients()
 
 
+@pytest.fixture
+def handed_out(monkeypatch: pytest.MonkeyPatch) -> list[httpx.AsyncClient]:
+    """Every shared HTTP client the hook hands to a trigger, in order."""
+    clients: list[httpx.AsyncClient] = []
+    real = hook_module.shared_client
+
+    def recording(settings: Any) -> httpx.AsyncClient:
+        clients.append(real(settings))
+        return clients[-1]
+
+    monkeypatch.setattr(hook_module, "shared_client", recording)
+    return clients
+
+
 async def first_event(trigger: BatchTrigger) -> dict[str, Any]:
     events = trigger.run()
     try:
@@ -125,19 +139,11 @@ async def test_exhausted_budget_leaves_the_batch_running(api: RunningEmulator) -
 
 
 async def test_triggers_on_one_loop_share_one_pool(
-    api: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+    api: RunningEmulator, handed_out: list[httpx.AsyncClient]
 ) -> None:
     api.configure(processing_seconds=0.3)
     hook = BatchHook()
     ids = [(await asyncio.to_thread(hook.create, requests(1, f"p{n}-"))).id for n in range(2)]
-    handed_out: list[httpx.AsyncClient] = []
-    real = hook_module.shared_client
-
-    def recording(settings: Any) -> httpx.AsyncClient:
-        handed_out.append(real(settings))
-        return handed_out[-1]
-
-    monkeypatch.setattr(hook_module, "shared_client", recording)
     events = await asyncio.gather(*(first_event(BatchTrigger(i, poll_interval=0.1)) for i in ids))
     assert [e["status"] for e in events] == ["success", "success"]
     assert len(handed_out) == 2 and handed_out[0] is handed_out[1] and not handed_out[0].is_closed
@@ -202,18 +208,10 @@ async def test_polling_never_blocks_the_event_loop(
 
 
 def test_blocking_wait_closes_the_pool_of_its_private_loop(
-    api: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+    api: RunningEmulator, handed_out: list[httpx.AsyncClient]
 ) -> None:
     api.configure(processing_seconds=0.3)
     created = BatchHook().create(requests(1))
-    handed_out: list[httpx.AsyncClient] = []
-    real = hook_module.shared_client
-
-    def recording(settings: Any) -> httpx.AsyncClient:
-        handed_out.append(real(settings))
-        return handed_out[-1]
-
-    monkeypatch.setattr(hook_module, "shared_client", recording)
     event = wait_blocking(BatchTrigger(created.id, poll_interval=0.1))
     assert event["status"] == "success"
     assert handed_out and all(client.is_closed for client in handed_out)
