@@ -217,7 +217,16 @@ class BatchTrigger(BaseTrigger):
         if not self.cancel_on_kill:
             self.log.info("Task killed; batches %s keep running (cancel_on_kill=False)", ", ".join(targets))
             return
-        service = await BatchHook(self.conn_id).aget_service()
+        try:
+            service = await BatchHook(self.conn_id).aget_service()
+        except Exception as exc:  # on_kill must not fail the kill; say why nothing was cancelled
+            self.log.warning(
+                "Could not cancel batches %s: connection %r cannot be used: %s",
+                ", ".join(targets),
+                self.conn_id,
+                exc,
+            )
+            return
 
         async def cancel(batch_id: str) -> None:
             try:

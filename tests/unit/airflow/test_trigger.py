@@ -315,6 +315,14 @@ async def test_on_kill_without_the_flag_and_cleanup_never_cancel(api: FakeAPI, c
     assert api.requests == []
 
 
+async def test_on_kill_with_an_unusable_connection_logs_why_nothing_was_cancelled(
+    monkeypatch: pytest.MonkeyPatch, capfd: Any
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_BROKEN", json.dumps({"conn_type": "anthropic", "host": "ftp://x"}))
+    await BatchTrigger("msgbatch_a", conn_id="broken", cancel_on_kill=True).on_kill()
+    assert "Could not cancel batches msgbatch_a: connection 'broken' cannot be used" in capfd.readouterr().out
+
+
 async def test_the_key_never_reaches_kwargs_logs_or_events(
     api: FakeAPI, clock: FakeClock, capfd: Any
 ) -> None:
