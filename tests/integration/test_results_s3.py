@@ -13,7 +13,7 @@ from s3 import S3Bucket, moto_s3, s3_bucket  # noqa: F401 - fixtures
 from airflow_batches.api.errors import ResultsStreamError
 from airflow_batches.emulator.testing import RunningEmulator
 from airflow_batches.hooks import BatchHook
-from airflow_batches.results import DestinationExistsError, DestinationWriteError
+from airflow_batches.results import DestinationWriteError
 
 results_emulator = results_support.results_emulator
 hook = results_support.hook
@@ -65,26 +65,6 @@ def test_a_cut_landing_aborts_the_upload_and_leaves_no_object(
 
     assert s3_bucket.keys() == []
     assert s3_bucket.pending_uploads() == []
-
-
-def test_existing_object_policies(
-    hook: BatchHook,
-    s3_bucket: S3Bucket,  # noqa: F811
-) -> None:
-    batch_id = ended_batch(hook, "s3exists", 4)
-    key = f"out/{batch_id}.jsonl"
-    s3_bucket.client.put_object(Bucket=s3_bucket.name, Key=key, Body=b"someone else's data\n")
-    destination = f"s3://{s3_bucket.name}/out/"
-
-    with pytest.raises(DestinationExistsError, match=f"s3://{s3_bucket.name}/{key}"):
-        hook.land_results(batch_id, destination, overwrite="error", **S3)
-    assert s3_bucket.read(key) == b"someone else's data\n"
-
-    replaced = hook.land_results(batch_id, destination, **S3)
-    assert hashlib.sha256(s3_bucket.read(key)).hexdigest() == replaced["files"][0]["sha256"]
-
-    skipped = hook.land_results(batch_id, destination, overwrite="skip", **S3)
-    assert skipped["files"] == replaced["files"]
 
 
 def test_unwritable_destination_a_missing_bucket_fails_and_is_named(
