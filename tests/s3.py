@@ -1,10 +1,12 @@
 """A real S3 API for tests: moto in server mode on loopback, reached through s3fs and ObjectStoragePath.
 
-Import the fixtures into a test module (``from s3 import moto_s3, s3_bucket  # noqa: F401``).
+Import the fixtures into a test module (``from s3 import moto_s3, s3_bucket  # noqa: F401``); the benchmark
+uses ``run_moto_s3`` and ``aws_connection`` directly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -36,12 +38,12 @@ class S3Bucket:
         return [u["Key"] for u in self.client.list_multipart_uploads(Bucket=self.name).get("Uploads", [])]
 
 
-@pytest.fixture(scope="session")
-def moto_s3() -> Iterator[str]:
-    """The endpoint URL of a moto S3 server on 127.0.0.1 for the whole session.
+@contextlib.contextmanager
+def run_moto_s3() -> Iterator[str]:
+    """Start a moto S3 server on a free port of 127.0.0.1; yield its endpoint URL; stop it on exit.
 
     moto runs in its own process, as a real S3 would: objects it stores do not count against the memory of
-    the process under test, so tests can measure what the landing itself holds.
+    the process under test, so tests (and ``bench/bench_results.py``) can measure what the landing holds.
     """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -68,19 +70,32 @@ def moto_s3() -> Iterator[str]:
         process.wait(timeout=10)
 
 
+def aws_connection(endpoint_url: str) -> str:
+    """The ``aws`` connection (JSON for ``AIRFLOW_CONN_...``) to the moto server at ``endpoint_url``."""
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"endpoint_url": endpoint_url, "region_name": "us-east-1"},
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[str]:
+    """The endpoint URL of a moto S3 server on 127.0.0.1 for the whole session."""
+    with run_moto_s3() as endpoint:
+        yield endpoint
+
+
 @pytest.fixture
 def s3_bucket(moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Bucket]:
     """A fresh bucket, with the ``aws_default`` connection pointing at the moto server."""
     import boto3
     from airflow.sdk.io import store
 
-    conn = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {"endpoint_url": moto_s3, "region_name": "us-east-1"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(moto_s3))
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
     # A filesystem attached before this connection existed (or for another endpoint) must not be reused.
