@@ -114,13 +114,18 @@ class AtomicObject:
         """Drop everything written so far; never raises (it runs while another error is being raised)."""
         try:
             if self._deferred:
-                self._raw.discard()
-                # fsspec files flush on close and on garbage collection; a discarded upload has nothing left
-                # to flush, so mark it closed or that flush would fail (or, worse, retry the upload).
-                self._raw.closed = True
+                try:
+                    self._raw.discard()
+                finally:
+                    # fsspec files flush on close and on garbage collection, where the flush would upload
+                    # again (and at interpreter exit hang on fsspec's stopped IO thread, so the task process
+                    # never exits); a discarded upload must never flush, even when its abort failed.
+                    self._raw.closed = True
             else:
-                self._raw.close()
-                if self._temp is not None and self._temp.exists():
-                    self._temp.unlink()
+                try:
+                    self._raw.close()  # may fail again on the error being handled (a full disk)
+                finally:
+                    if self._temp is not None and self._temp.exists():
+                        self._temp.unlink()
         except Exception:
             log.warning("could not remove the unfinished object for %s", self.uri, exc_info=True)
