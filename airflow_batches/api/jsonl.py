@@ -8,7 +8,7 @@ JSONL decoder accepts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 
 from .errors import ResultsStreamError
 
@@ -17,7 +17,7 @@ __all__ = ["aiter_lines_exact"]
 
 async def aiter_lines_exact(
     chunks: AsyncIterable[bytes], *, batch_id: str | None = None, request_id: str | None = None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes]:
     """Yield every ``b"\\n"``-terminated line of the byte stream ``chunks``."""
     pending: list[bytes] = []  # pieces of a line that started in earlier chunks
     line_no = 0

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from contextlib import aclosing, asynccontextmanager
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import httpx
 import pydantic
@@ -239,8 +240,9 @@ class BatchServiceAsync:
         """
         response = await self._open_results(batch_id, batch)
         try:
-            async for line in _lines_of(response, batch_id):
-                yield line
+            async with _lines_of(response, batch_id) as lines:
+                async for line in lines:
+                    yield line
         finally:
             await response.aclose()
 
@@ -255,19 +257,20 @@ class BatchServiceAsync:
         request_id = response.headers.get("request-id")
         line_no = 0
         try:
-            async for line in _lines_of(response, batch_id):
-                line_no += 1
-                try:
-                    parsed = MessageBatchIndividualResponse.model_validate_json(line)
-                except pydantic.ValidationError as exc:
-                    raise ResultsStreamError(
-                        f"results line {line_no} of batch {batch_id} is not a result "
-                        f"({_first_error(exc)}): {line[:_SNIPPET_CHARS]!r}",
-                        batch_id=batch_id,
-                        line=line_no,
-                        request_id=request_id,
-                    ) from None
-                yield parsed
+            async with _lines_of(response, batch_id) as lines:
+                async for line in lines:
+                    line_no += 1
+                    try:
+                        parsed = MessageBatchIndividualResponse.model_validate_json(line)
+                    except pydantic.ValidationError as exc:
+                        raise ResultsStreamError(
+                            f"results line {line_no} of batch {batch_id} is not a result "
+                            f"({_first_error(exc)}): {line[:_SNIPPET_CHARS]!r}",
+                            batch_id=batch_id,
+                            line=line_no,
+                            request_id=request_id,
+                        ) from None
+                    yield parsed
         finally:
             await response.aclose()
 
@@ -346,22 +349,32 @@ def _first_error(exc: pydantic.ValidationError) -> str:
     return f"{where}: {error['msg']}" if where else str(error["msg"])
 
 
-def _lines_of(response: httpx.Response, batch_id: str) -> AsyncIterator[bytes]:
-    """The lines of a streamed results response (closing the response is the caller's job)."""
+@asynccontextmanager
+async def _lines_of(response: httpx.Response, batch_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+    """The lines of a streamed results response (closing the response is the caller's job).
+
+    Both generators are closed on exit: one left to the garbage collector is finalized as a task on the
+    loop, which a consumer that stops early would see as "Task was destroyed but it is pending!".
+    """
     request_id = response.headers.get("request-id")
-    chunks = _body_chunks(response, batch_id, request_id)
-    return aiter_lines_exact(chunks, batch_id=batch_id, request_id=request_id)
+    async with (
+        aclosing(_body_chunks(response, batch_id, request_id)) as chunks,
+        aclosing(aiter_lines_exact(chunks, batch_id=batch_id, request_id=request_id)) as lines,
+    ):
+        yield lines
 
 
 async def _body_chunks(
     response: httpx.Response, batch_id: str, request_id: str | None
-) -> AsyncIterable[bytes]:
+) -> AsyncGenerator[bytes]:
     """The decoded body, with a broken connection reported as ``ResultsStreamError``."""
     received = 0
     try:
-        async for chunk in response.aiter_bytes():
-            received += len(chunk)
-            yield chunk
+        # httpx types aiter_bytes() as an iterator, but it is an async generator that must be closed too.
+        async with aclosing(cast("AsyncGenerator[bytes]", response.aiter_bytes())) as body:
+            async for chunk in body:
+                received += len(chunk)
+                yield chunk
     except (httpx.TransportError, httpx.DecodingError) as exc:
         raise ResultsStreamError(
             f"results stream of batch {batch_id} broke after {received:,} bytes ({type(exc).__name__}: "

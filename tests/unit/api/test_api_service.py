@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -554,3 +556,31 @@ async def test_key_never_in_repr_errors_or_logs(
     assert any("retry 1 of 1" in t for t in texts)  # the retry was logged
     leaks = [t for t in texts if API_KEY in t]
     assert leaks == []
+
+
+@pytest.mark.parametrize("method", ["results_lines", "results_streaming"])
+async def test_stopping_results_early_closes_every_inner_generator(
+    method: str, make_service: Callable[..., BatchServiceAsync]
+) -> None:
+    """An async generator garbage-collected unclosed is handed to the loop's finalizer hook, which schedules
+    its aclose() as a task: at loop close that is "Task was destroyed but it is pending!" in a task log."""
+    left_to_the_loop: list[str] = []
+    hooks = sys.get_asyncgen_hooks()
+
+    def finalizer(agen: Any) -> None:
+        left_to_the_loop.append(agen.__qualname__)
+        if hooks.finalizer is not None:
+            hooks.finalizer(agen)
+
+    rec = results_routes(batch_json(status="ended"), httpx.Response(200, content=SUCCEEDED + CANCELED))
+    sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=finalizer)
+    try:
+        async with make_service(rec) as service:
+            stream = getattr(service, method)("msgbatch_01")
+            await anext(stream)
+            await stream.aclose()
+            del stream
+            gc.collect()
+    finally:
+        sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=hooks.finalizer)
+    assert left_to_the_loop == []
