@@ -34,7 +34,6 @@ class PrivateLoop:
 
     def close(self) -> None:
         try:
-            self.loop.run_until_complete(_finish_pending_tasks())
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         finally:
             self.loop.close()
@@ -44,20 +43,6 @@ class PrivateLoop:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-async def _finish_pending_tasks() -> None:
-    """Run to completion the tasks the loop scheduled on its own.
-
-    A stream stopped early (a failed check, a refused write) leaves inner async generators that were never
-    closed; their finalizers schedule ``aclose()`` tasks, which would otherwise be destroyed pending when the
-    loop closes, with an error-level "Task was destroyed but it is pending!" log in the task's output.
-    """
-    await asyncio.sleep(0)  # let callbacks queued by generator finalizers create their tasks
-    current = asyncio.current_task()
-    pending = [task for task in asyncio.all_tasks() if task is not current]
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def iter_line_chunks(
