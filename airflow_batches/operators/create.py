@@ -79,6 +79,8 @@ class BatchCreateOperator(BaseOperator):
         the same batches.
     :param cancel_on_kill: cancel the batches when the task is killed (marked failed/success, cleared).
     :param cancel_on_timeout: cancel the batches when ``timeout`` passes; otherwise they keep running.
+    :param max_poll_errors: consecutive polls failing with transient errors (connection, 5xx) that the wait
+        tolerates before failing the task; throttling does not count. Used in both wait modes.
     :param max_failure_ratio: fail when errored + expired requests exceed this share of all requests.
     :param on_all_canceled: what to do when every request was canceled: ``fail``, ``skip`` or ``succeed``.
     :param max_requests_per_batch: split the input into batches of at most this many requests.
@@ -107,10 +109,14 @@ class BatchCreateOperator(BaseOperator):
         on_all_canceled: OnAllCanceled = "fail",
         max_requests_per_batch: int = MAX_REQUESTS_PER_BATCH,
         max_bytes_per_batch: int = MAX_BATCH_BYTES,
+        max_poll_errors: int = 10,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         validate_wait_settings(poll_interval, timeout)
+        # Checked here as well as in BatchTrigger: a bad value must fail the DAG's parse, not the first wait.
+        if isinstance(max_poll_errors, bool) or not isinstance(max_poll_errors, int) or max_poll_errors < 1:
+            raise ValueError(f"max_poll_errors must be an integer >= 1, got {max_poll_errors!r}")
         if not 1 <= max_requests_per_batch <= MAX_REQUESTS_PER_BATCH:
             raise ValueError(
                 f"max_requests_per_batch must be between 1 and {MAX_REQUESTS_PER_BATCH}, "
@@ -134,6 +140,7 @@ class BatchCreateOperator(BaseOperator):
         self.on_all_canceled = on_all_canceled
         self.max_requests_per_batch = max_requests_per_batch
         self.max_bytes_per_batch = max_bytes_per_batch
+        self.max_poll_errors = max_poll_errors
         self._batch_ids: list[str] = []
 
     @property
@@ -164,6 +171,7 @@ class BatchCreateOperator(BaseOperator):
             poll_interval=self.poll_interval,
             deadline=ledger.deadline(self.timeout),
             cancel_on_kill=self.cancel_on_kill,
+            max_poll_errors=self.max_poll_errors,
         )
         if self.deferrable:
             self.defer(

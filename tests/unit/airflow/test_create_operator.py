@@ -138,13 +138,19 @@ def test_split_into_a_group_pushed_to_xcom_before_deferring(hook: FakeBatchHook)
     classpath, kwargs = info.value.trigger.serialize()
     assert classpath == "airflow_batches.triggers.batch.BatchTrigger"
     assert kwargs["conn_id"] == "anthropic_default" and kwargs["poll_interval"] == 5
-    assert kwargs["cancel_on_kill"] is True
+    assert kwargs["cancel_on_kill"] is True and kwargs["max_poll_errors"] == 10
     assert before + 600 <= kwargs["deadline"] <= time.time() + 600
     # Airflow's own deferral bound: the deadline plus a grace, a backstop for a triggerer that is down.
     assert info.value.timeout is not None and 890 < info.value.timeout.total_seconds() <= 900
     assert list(kwargs["batch_id"] if "batch_id" in kwargs else kwargs["batch_ids"]) == ids
     assert info.value.method_name == "execute_complete"
     assert info.value.kwargs["group"]["batch_ids"] == ids
+
+
+def test_max_poll_errors_reaches_the_deferred_trigger(hook: FakeBatchHook) -> None:
+    with pytest.raises(TaskDeferred) as info:
+        operator(reqs(1), max_poll_errors=3).execute(context())
+    assert info.value.trigger.serialize()[1]["max_poll_errors"] == 3
 
 
 def test_already_ended_batches_complete_without_deferring(hook: FakeBatchHook) -> None:
@@ -171,8 +177,9 @@ def test_blocking_path_runs_the_same_trigger_in_the_worker(
         return hook.event()
 
     monkeypatch.setattr(create_module, "wait_blocking", fake_wait)
-    group = operator(reqs(3), deferrable=False).execute(context())
+    group = operator(reqs(3), deferrable=False, max_poll_errors=2).execute(context())
     assert seen and seen[0][0] == "airflow_batches.triggers.batch.BatchTrigger"
+    assert seen[0][1]["max_poll_errors"] == 2
     assert group["processing_status"] == "ended" and group["counts"]["succeeded"] == 3
 
 
@@ -357,6 +364,9 @@ def test_on_kill_while_waiting_cancels_only_with_cancel_on_kill(
         ({"max_bytes_per_batch": 0}, "max_bytes_per_batch"),
         ({"max_failure_ratio": 2}, "max_failure_ratio"),
         ({"on_all_canceled": "explode"}, "on_all_canceled"),
+        ({"max_poll_errors": 0}, "max_poll_errors must be an integer >= 1, got 0"),
+        ({"max_poll_errors": 2.5}, "max_poll_errors must be an integer >= 1, got 2.5"),
+        ({"max_poll_errors": True}, "max_poll_errors must be an integer >= 1, got True"),
     ],
 )
 def test_bad_arguments_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], message: str) -> None:
