@@ -56,6 +56,11 @@ Faults, applied to API requests only (``POST /_emulator/faults``):
 ``--retry-after-seconds S``
     ``retry-after`` (whole seconds, rounded up) and ``retry-after-ms`` on
     injected failures (default 1; set it to 0.05 for fast tests).
+``--retry-after-mode both|seconds|ms|date``
+    which delay headers injected failures carry: ``both`` (default)
+    ``retry-after`` and ``retry-after-ms``; ``seconds`` only ``retry-after``;
+    ``ms`` only ``retry-after-ms``; ``date`` only ``retry-after`` as an
+    HTTP-date (real time, not the emulated clock, rounded up to the second).
 ``--[no-]should-retry``
     add ``x-should-retry: true|false`` to injected failures (default: absent).
 ``--cut-results-after BYTES``
@@ -65,6 +70,11 @@ Faults, applied to API requests only (``POST /_emulator/faults``):
     cut only the next N results downloads (default: every one).
 ``--slow-results-ms MS``
     pause before each results line (one line per chunk).
+``--results-drop-lines N``
+    leave out the last N results lines: the body ends cleanly at a line
+    boundary but is short of the batch's ``request_counts`` (default 0).
+``--[no-]results-duplicate-line``
+    send the first results line twice in a row (default off).
 
 Admin endpoints (not part of the real API; no auth; JSON in and out)
 --------------------------------------------------------------------

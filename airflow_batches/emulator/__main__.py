@@ -20,7 +20,13 @@ import uvicorn
 
 from airflow_batches.emulator.app import create_app
 from airflow_batches.emulator.results_stream import ResultsStreamCut
-from airflow_batches.emulator.settings import FAULT_STATUSES, OPERATIONS, FaultSettings, ServerSettings
+from airflow_batches.emulator.settings import (
+    FAULT_STATUSES,
+    OPERATIONS,
+    RETRY_AFTER_MODES,
+    FaultSettings,
+    ServerSettings,
+)
 from airflow_batches.emulator.state import EmulatorState
 
 LISTENING_PREFIX = "airflow-batches emulator listening on "
@@ -72,10 +78,18 @@ def _parser() -> argparse.ArgumentParser:
     faults.add_argument("--fail-ops", type=_operations, help=f"comma list from {OPERATIONS}")
     faults.add_argument("--seed", type=int, help="seed of the --fail-rate draws (deterministic runs)")
     faults.add_argument("--retry-after-seconds", type=float, help="retry-after on failures (default 1)")
+    faults.add_argument(
+        "--retry-after-mode",
+        choices=RETRY_AFTER_MODES,
+        help="retry headers on failures: both (default), seconds (retry-after), ms (retry-after-ms), "
+        "date (retry-after as an HTTP-date)",
+    )
     faults.add_argument("--should-retry", action=flag, help="x-should-retry on failures")
     faults.add_argument("--cut-results-after", type=int, help="cut results after N bytes")
     faults.add_argument("--cut-results-times", type=int, help="cut only the next N results downloads")
     faults.add_argument("--slow-results-ms", type=float, help="pause before each results line")
+    faults.add_argument("--results-drop-lines", type=int, help="leave out the last N results lines")
+    faults.add_argument("--results-duplicate-line", action=flag, help="send the first results line twice")
     return parser
 
 

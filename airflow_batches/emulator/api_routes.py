@@ -216,10 +216,17 @@ async def results(request: Request, message_batch_id: str) -> Response:
     def count_cut() -> None:
         stats.results_cut += 1
 
+    faults = state.faults.settings
+    lines = result_lines(
+        batch,
+        snapshot.ending,
+        drop_last=faults.results_drop_lines,
+        duplicate_first=faults.results_duplicate_line,
+    )
     body = stream_chunks(
-        result_lines(batch, snapshot.ending),
+        lines,
         cut_after=state.faults.take_cut(),
-        delay_seconds=state.faults.settings.slow_results_ms / 1000,
+        delay_seconds=faults.slow_results_ms / 1000,
         on_cut=count_cut,
     )
     return StreamingResponse(

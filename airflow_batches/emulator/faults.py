@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
 import math
 import random
+import time
 from typing import Any
 
 from airflow_batches.emulator.settings import FaultSettings, Operation
@@ -47,10 +49,18 @@ class FaultInjector:
 
     def failure_headers(self) -> dict[str, str]:
         headers: dict[str, str] = {}
-        if self.settings.retry_after_seconds is not None:
+        seconds = self.settings.retry_after_seconds
+        mode = self.settings.retry_after_mode
+        if seconds is not None:
             # retry-after carries whole seconds as the API sends it; retry-after-ms the precise value.
-            headers["retry-after"] = str(math.ceil(self.settings.retry_after_seconds))
-            headers["retry-after-ms"] = f"{self.settings.retry_after_seconds * 1000:g}"
+            if mode in ("both", "seconds"):
+                headers["retry-after"] = str(math.ceil(seconds))
+            if mode in ("both", "ms"):
+                headers["retry-after-ms"] = f"{seconds * 1000:g}"
+            if mode == "date":
+                # Wall time, not the emulated clock: a client compares the date with its own real clock.
+                # Rounded up so the date is never earlier than the delay asks.
+                headers["retry-after"] = email.utils.formatdate(math.ceil(time.time() + seconds), usegmt=True)
         if self.settings.should_retry is not None:
             headers["x-should-retry"] = "true" if self.settings.should_retry else "false"
         return headers

@@ -43,12 +43,20 @@ def _errored(message: str) -> MessageBatchErroredResult:
     )
 
 
-def result_lines(batch: Batch, ending: Ending) -> Iterator[bytes]:
-    """One compact JSON line (ending in ``\\n``) per request, reading request bodies from the spool file."""
+def result_lines(
+    batch: Batch, ending: Ending, *, drop_last: int = 0, duplicate_first: bool = False
+) -> Iterator[bytes]:
+    """One compact JSON line (ending in ``\\n``) per request, reading request bodies from the spool file.
+
+    The content faults: ``drop_last`` leaves out the last lines (the body still ends cleanly at a line
+    boundary, only short); ``duplicate_first`` sends the first line twice in a row.
+    """
     requests = batch.requests
+    count = len(requests)
     # pread, not mmap: mapped pages of a 256 MB body would all count as the emulator's resident memory.
     with open(batch.body_path, "rb") as file:
-        for index in reversed(range(len(requests))):
+        # Lines go out in reverse input order, so the last lines sent are the first requests.
+        for index in reversed(range(drop_last, count)):
             offset, length = requests.offsets[index], requests.lengths[index]
             custom_id = requests.custom_ids[index]
             kind = RequestKind(requests.kinds[index])
@@ -70,7 +78,10 @@ def result_lines(batch: Batch, ending: Ending) -> Iterator[bytes]:
                     result = MessageBatchExpiredResult()
             line = MessageBatchIndividualResponse(custom_id=custom_id, result=result)
             exclude = _NO_ERROR_DETAILS if isinstance(result, MessageBatchErroredResult) else None
-            yield line.model_dump_json(exclude=exclude).encode() + b"\n"
+            encoded = line.model_dump_json(exclude=exclude).encode() + b"\n"
+            yield encoded
+            if duplicate_first and index == count - 1:
+                yield encoded
 
 
 async def stream_chunks(

@@ -10,13 +10,23 @@ from typing import Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["FAULT_STATUSES", "OPERATIONS", "FaultSettings", "Operation", "ServerSettings"]
+__all__ = [
+    "FAULT_STATUSES",
+    "OPERATIONS",
+    "RETRY_AFTER_MODES",
+    "FaultSettings",
+    "Operation",
+    "ServerSettings",
+]
 
 Operation = Literal["create", "retrieve", "list", "cancel", "delete", "results"]
 OPERATIONS: tuple[Operation, ...] = get_args(Operation)
 
 FaultStatus = Literal[429, 500, 504, 529]
 FAULT_STATUSES: tuple[int, ...] = get_args(FaultStatus)
+
+RetryAfterMode = Literal["both", "seconds", "ms", "date"]
+RETRY_AFTER_MODES: tuple[str, ...] = get_args(RetryAfterMode)
 
 
 class _Settings(BaseModel):
@@ -58,7 +68,10 @@ class FaultSettings(_Settings):
     fail_ops: list[Operation] = Field(default_factory=lambda: list(OPERATIONS))
     seed: int | None = None
     retry_after_seconds: float | None = Field(default=1.0, ge=0)
+    retry_after_mode: RetryAfterMode = "both"
     should_retry: bool | None = None
     cut_results_after: int | None = Field(default=None, ge=0)
     cut_results_times: int | None = Field(default=None, ge=1)
     slow_results_ms: float = Field(default=0.0, ge=0)
+    results_drop_lines: int = Field(default=0, ge=0)
+    results_duplicate_line: bool = False

@@ -1,13 +1,16 @@
-"""Fault injection: forced and random failures with retry headers, cut and slow results, latency."""
+"""Fault injection: forced and random failures with retry headers, cut, short, duplicated and slow results,
+latency."""
 
 from __future__ import annotations
 
+import email.utils
+import math
 import time
 
 import httpx
 import pytest
 
-from airflow_batches.emulator.testing import EmulatorAdminError, RunningEmulator
+from airflow_batches.emulator.testing import EmulatorAdminError, RunningEmulator, run_emulator
 
 
 @pytest.mark.parametrize(
@@ -60,6 +63,27 @@ def test_should_retry_header_and_no_retry_after(module_emulator: RunningEmulator
     assert api.get("/v1/messages/batches").headers["x-should-retry"] == "true"
 
 
+def test_retry_after_mode_picks_the_delay_headers(
+    module_emulator: RunningEmulator, api: httpx.Client
+) -> None:
+    module_emulator.set_faults(fail_first=3, retry_after_seconds=1.5, retry_after_mode="seconds")
+    seconds = api.get("/v1/messages/batches").headers
+    assert seconds["retry-after"] == "2" and "retry-after-ms" not in seconds
+
+    module_emulator.set_faults(retry_after_mode="ms")
+    milliseconds = api.get("/v1/messages/batches").headers
+    assert milliseconds["retry-after-ms"] == "1500" and "retry-after" not in milliseconds
+
+    module_emulator.set_faults(retry_after_seconds=30, retry_after_mode="date")
+    before = time.time()
+    dated = api.get("/v1/messages/batches").headers
+    after = time.time()
+    assert "retry-after-ms" not in dated
+    when = email.utils.parsedate_to_datetime(dated["retry-after"]).timestamp()
+    # The server's moment lies between before and after; the date is that moment + 30 s, rounded up.
+    assert before + 30 <= when <= math.ceil(after + 30)
+
+
 def test_fail_rate_is_reproducible_with_a_seed(module_emulator: RunningEmulator, api: httpx.Client) -> None:
     def pattern() -> list[int]:
         return [api.get("/v1/messages/batches").status_code for _ in range(40)]
@@ -78,6 +102,10 @@ def test_fault_settings_are_validated_and_admin_is_never_faulted(module_emulator
         module_emulator.set_faults(fail_rate=2)
     with pytest.raises(EmulatorAdminError, match="fail_status"):
         module_emulator.set_faults(fail_status=418)
+    with pytest.raises(EmulatorAdminError, match="retry_after_mode"):
+        module_emulator.set_faults(retry_after_mode="minutes")
+    with pytest.raises(EmulatorAdminError, match="results_drop_lines: Input should be greater than or equal"):
+        module_emulator.set_faults(results_drop_lines=-1)
     with pytest.raises(EmulatorAdminError, match="no_such_knob"):
         module_emulator.set_faults(no_such_knob=1)
     module_emulator.set_faults(fail_rate=1.0)
@@ -112,6 +140,35 @@ def test_cut_beyond_the_body_sends_it_whole(module_emulator: RunningEmulator, ba
     module_emulator.set_faults(cut_results_after=1_000_000)
     assert batches.results(batch_id).content.endswith(b"\n")
     assert module_emulator.stats()["results_cut"] == 0
+
+
+def test_dropped_lines_make_a_short_body_that_ends_at_a_line_boundary(
+    module_emulator: RunningEmulator, batches
+) -> None:
+    batch_id = batches.create_n(5)["id"]
+    whole = batches.results(batch_id).content.splitlines(keepends=True)
+    module_emulator.set_faults(results_drop_lines=2)
+    assert batches.results(batch_id).content == b"".join(whole[:3]), "the last two lines are left out"
+    assert batches.get(batch_id)["request_counts"]["succeeded"] == 5, "the batch still counts five"
+    module_emulator.set_faults(results_drop_lines=9)
+    assert batches.results(batch_id).content == b""
+    module_emulator.set_faults(results_drop_lines=0)
+    assert batches.results(batch_id).content == b"".join(whole)
+
+
+def test_duplicated_line_sends_the_first_line_twice(module_emulator: RunningEmulator, batches) -> None:
+    batch_id = batches.create_n(3)["id"]
+    whole = batches.results(batch_id).content.splitlines(keepends=True)
+    module_emulator.set_faults(results_duplicate_line=True)
+    assert batches.results(batch_id).content == b"".join([whole[0], *whole])
+
+
+def test_content_faults_and_retry_after_mode_from_the_command_line() -> None:
+    with run_emulator(results_drop_lines=1, results_duplicate_line=True, retry_after_mode="date") as running:
+        faults = running.admin("GET", "faults")
+    assert faults["results_drop_lines"] == 1
+    assert faults["results_duplicate_line"] is True
+    assert faults["retry_after_mode"] == "date"
 
 
 def test_slow_results_pause_before_each_line(module_emulator: RunningEmulator, batches) -> None:
