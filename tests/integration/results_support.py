@@ -23,7 +23,7 @@ def results_emulator() -> Iterator[RunningEmulator]:
 
 @pytest.fixture
 def hook(results_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> BatchHook:
-    results_emulator.set_faults(cut_results_after=None)
+    results_emulator.set_faults(cut_results_after=None, results_drop_lines=0, results_duplicate_line=False)
     results_emulator.configure(processing_seconds=0)
     conn = {"conn_type": "anthropic", "host": results_emulator.base_url, "password": results_emulator.api_key}
     monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", json.dumps(conn))

@@ -16,6 +16,7 @@ from results_support import ended_batch, raw_results_sha256
 from airflow_batches.api.errors import BatchNotEndedError, ResultsArchivedError, ResultsStreamError
 from airflow_batches.emulator.testing import RunningEmulator
 from airflow_batches.hooks import BatchHook
+from airflow_batches.results import ResultsCheckError, ResultsCountMismatchError
 
 results_emulator = results_support.results_emulator
 hook = results_support.hook
@@ -79,6 +80,45 @@ def test_a_stream_cut_every_time_fails_and_leaves_no_partial(
     with pytest.raises(ResultsStreamError, match="fetch the results again"):
         hook.land_results(batch_id, f"file://{tmp_path}/out", max_attempts=2, **FAST)
 
+    assert files_under(tmp_path) == []
+
+
+def results_downloads(emulator: RunningEmulator) -> int:
+    return int(emulator.stats()["requests"].get("results", 0))  # absent until the first download
+
+
+def test_a_short_stream_is_fetched_again_then_fails_naming_each_type(
+    hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    # Results come in reverse input order, so the three lines left out are requests 0-2: both errored ones
+    # and one succeeded. The body still ends at a line boundary; only the counts show it is short.
+    batch_id = ended_batch(hook, "short", 6, errored=2)
+    results_emulator.set_faults(results_drop_lines=3)
+    downloads_before = results_downloads(results_emulator)
+
+    with pytest.raises(ResultsCountMismatchError) as caught:
+        hook.land_results(batch_id, f"file://{tmp_path}/out", max_attempts=3, **FAST)
+
+    message = str(caught.value)
+    assert "succeeded: expected 4, got 3" in message
+    assert "errored: expected 2, got 0" in message
+    assert "3 lines in total, 6 expected" in message
+    assert results_downloads(results_emulator) - downloads_before == 3, "fetched again up to max_attempts"
+    assert files_under(tmp_path) == []
+
+
+def test_a_duplicated_line_fails_at_once_naming_the_custom_id(
+    hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    batch_id = ended_batch(hook, "dup", 4)
+    results_emulator.set_faults(results_duplicate_line=True)
+    downloads_before = results_downloads(results_emulator)
+
+    # The first line sent is the last request's result.
+    with pytest.raises(ResultsCheckError, match=r"custom_id 'dup-3' appears twice .*line 2"):
+        hook.land_results(batch_id, f"file://{tmp_path}/out", max_attempts=3, **FAST)
+
+    assert results_downloads(results_emulator) - downloads_before == 1, "wrong content is not fetched again"
     assert files_under(tmp_path) == []
 
 
