@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -111,6 +113,32 @@ async def test_overload_with_retry_after_is_retried(
     assert (await emulator_service.retrieve(batch.id)).id == batch.id
     assert retry_delays == [0.25, 0.25]
     assert module_emulator.stats()["requests"]["retrieve"] == 3
+
+
+async def test_plain_retry_after_seconds_is_honoured(
+    module_emulator: RunningEmulator, emulator_service: BatchServiceAsync, retry_delays: list[float]
+) -> None:
+    # Only retry-after (no retry-after-ms), and 3 s: far from the 0.5-1 s backoff the client would pick.
+    module_emulator.set_faults(
+        fail_first=2, retry_after_seconds=3, retry_after_mode="seconds", fail_ops=["list"]
+    )
+    assert (await emulator_service.list_page()).data == []
+    assert retry_delays == [3.0, 3.0]
+
+
+async def test_retry_after_http_date_is_honoured(
+    module_emulator: RunningEmulator, emulator_service: BatchServiceAsync, retry_delays: list[float]
+) -> None:
+    module_emulator.set_faults(
+        fail_first=1, retry_after_seconds=30, retry_after_mode="date", fail_ops=["list"]
+    )
+    before = time.time()
+    assert (await emulator_service.list_page()).data == []
+    after = time.time()
+    # Bounds from the moments measured around the call, not a speed limit: the server dated its answer
+    # ceil(moment + 30) and the client subtracted its own later moment, both between before and after.
+    [delay] = retry_delays
+    assert before + 30 - after <= delay <= math.ceil(after + 30) - before
 
 
 async def test_rate_limited_create_is_retried_and_makes_one_batch(
