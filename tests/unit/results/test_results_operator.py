@@ -1,17 +1,23 @@
 """BatchResultsOperator's declarations: templated fields, the Asset/AssetAlias outlet, the asset event it
-records, and its OpenLineage datasets. Running it for real is in tests/e2e/test_results_e2e.py."""
+records, and its OpenLineage datasets (with the real OpenLineage provider). Running it in Airflow is in
+tests/e2e/test_results_e2e.py."""
 
 from __future__ import annotations
 
 import sys
-import types
-from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from airflow.sdk import Asset, AssetAlias, ObjectStoragePath
+from airflow.providers.openlineage.extractors import OperatorLineage
+from airflow.providers.openlineage.extractors.manager import ExtractorManager
+from airflow.sdk import DAG, Asset, AssetAlias, ObjectStoragePath
 from airflow.sdk.execution_time.context import OutletEventAccessors
+from airflow.utils.state import TaskInstanceState
+from openlineage.client.event_v2 import Dataset
+from results_helpers import FakeAPI, make_lines
 
+from airflow_batches.hooks import BatchHook
 from airflow_batches.operators import BatchResultsOperator
 from airflow_batches.results import Manifest
 
@@ -102,40 +108,63 @@ def test_the_alias_gets_an_asset_of_the_rendered_destination() -> None:
     assert event.extra["files"] == ["s3://bucket/claude/2026-01-01/msgbatch_a.jsonl"]
 
 
-def test_openlineage_is_none_without_the_provider() -> None:
-    with pytest.raises(ImportError):
-        import airflow.providers.openlineage.extractors  # noqa: F401
+def test_openlineage_is_none_without_the_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    # None in sys.modules makes the import fail as on an install without the provider.
+    monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", None)
     op = BatchResultsOperator(task_id="t", batch_id="x", destination="s3://b/p/")
+    op._manifest = MANIFEST
     assert op.get_openlineage_facets_on_complete(None) is None
 
 
-def test_openlineage_datasets_name_batches_and_landed_files(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The provider is not installed here: stand-ins with the two names the method imports check our mapping.
-    @dataclass
-    class Dataset:
-        namespace: str
-        name: str
-
-    @dataclass
-    class OperatorLineage:
-        inputs: list[Any] = field(default_factory=list)
-        outputs: list[Any] = field(default_factory=list)
-
-    extractors = types.ModuleType("airflow.providers.openlineage.extractors")
-    extractors.OperatorLineage = OperatorLineage  # type: ignore[attr-defined]
-    event_v2 = types.ModuleType("openlineage.client.event_v2")
-    event_v2.Dataset = Dataset  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "airflow.providers.openlineage.extractors", extractors)
-    monkeypatch.setitem(sys.modules, "openlineage.client.event_v2", event_v2)
+def test_openlineage_datasets_name_batches_and_landed_files() -> None:
     op = BatchResultsOperator(task_id="t", batch_id="x", destination="s3://b/p/")
     op._manifest = MANIFEST | {
-        "files": [*MANIFEST["files"], {**MANIFEST["files"][0], "uri": "file:///data/out/msgbatch_a.jsonl"}]
+        "batch_ids": ["msgbatch_a", "msgbatch_b"],
+        "files": [
+            *MANIFEST["files"],
+            {**MANIFEST["files"][0], "batch_id": "msgbatch_b", "uri": "file:///data/out/msgbatch_b.jsonl"},
+        ],
     }  # type: ignore[assignment]
 
     lineage = op.get_openlineage_facets_on_complete(None)
 
-    assert lineage.inputs == [Dataset("anthropic", "message_batches/msgbatch_a")]
+    assert isinstance(lineage, OperatorLineage)
+    assert lineage.inputs == [
+        Dataset(namespace="anthropic", name="message_batches/msgbatch_a"),
+        Dataset(namespace="anthropic", name="message_batches/msgbatch_b"),
+    ]
     assert lineage.outputs == [
-        Dataset("s3://bucket", "claude/2026-01-01/msgbatch_a.jsonl"),
-        Dataset("file", "/data/out/msgbatch_a.jsonl"),
+        Dataset(namespace="s3://bucket", name="claude/2026-01-01/msgbatch_a.jsonl"),
+        Dataset(namespace="file", name="/data/out/msgbatch_b.jsonl"),
+    ]
+
+
+def test_the_openlineage_listener_reports_a_real_landing(
+    api: FakeAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """execute() lands for real (only the network is the in-process API), then the provider's extractor
+    runs as Airflow's OpenLineage listener does when the task succeeds."""
+    api.add("msgbatch_one", make_lines("a", 2))
+    api.add("msgbatch_two", make_lines("b", 1, "errored"))
+    monkeypatch.setattr(BatchHook, "get_service", lambda self: api.get_service())
+    with DAG("lineage", schedule=None):
+        op = BatchResultsOperator(
+            task_id="land", batch_id=["msgbatch_one", "msgbatch_two"], destination=f"file://{tmp_path}/out/"
+        )
+    op.execute({"outlet_events": OutletEventAccessors()})  # type: ignore[typeddict-item]
+
+    lineage = ExtractorManager().extract_metadata(
+        dagrun=SimpleNamespace(run_id="manual__1"),
+        task=op,
+        task_instance_state=TaskInstanceState.SUCCESS,
+        task_instance=SimpleNamespace(),
+    )
+
+    assert lineage.inputs == [
+        Dataset(namespace="anthropic", name="message_batches/msgbatch_one"),
+        Dataset(namespace="anthropic", name="message_batches/msgbatch_two"),
+    ]
+    assert lineage.outputs == [
+        Dataset(namespace="file", name=f"{tmp_path}/out/msgbatch_one.jsonl"),
+        Dataset(namespace="file", name=f"{tmp_path}/out/msgbatch_two.jsonl"),
     ]
