@@ -43,7 +43,7 @@ from airflow_batches.operators.waiting import (
 )
 from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
 from airflow_batches.reattach import CreateLedger, group_fingerprint
-from airflow_batches.triggers.batch import BatchTrigger
+from airflow_batches.triggers.batch import DEFAULT_MAX_POLL_ERRORS, BatchTrigger, validate_max_poll_errors
 from airflow_batches.triggers.events import validate_event
 
 if TYPE_CHECKING:
@@ -109,14 +109,12 @@ class BatchCreateOperator(BaseOperator):
         on_all_canceled: OnAllCanceled = "fail",
         max_requests_per_batch: int = MAX_REQUESTS_PER_BATCH,
         max_bytes_per_batch: int = MAX_BATCH_BYTES,
-        max_poll_errors: int = 10,
+        max_poll_errors: int = DEFAULT_MAX_POLL_ERRORS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         validate_wait_settings(poll_interval, timeout)
-        # Checked here as well as in BatchTrigger: a bad value must fail the DAG's parse, not the first wait.
-        if isinstance(max_poll_errors, bool) or not isinstance(max_poll_errors, int) or max_poll_errors < 1:
-            raise ValueError(f"max_poll_errors must be an integer >= 1, got {max_poll_errors!r}")
+        validate_max_poll_errors(max_poll_errors)
         if not 1 <= max_requests_per_batch <= MAX_REQUESTS_PER_BATCH:
             raise ValueError(
                 f"max_requests_per_batch must be between 1 and {MAX_REQUESTS_PER_BATCH}, "

@@ -20,7 +20,7 @@ from airflow_batches.batch_ref import normalize_batch_ids
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.waiting import absolute_deadline, deferral_timeout
 from airflow_batches.outcome import OnAllCanceled, check_outcome, format_counts, validate_policy
-from airflow_batches.triggers.batch import BatchTrigger
+from airflow_batches.triggers.batch import DEFAULT_MAX_POLL_ERRORS, BatchTrigger, validate_max_poll_errors
 from airflow_batches.triggers.events import (
     BatchAccessError,
     BatchSnapshot,
@@ -60,11 +60,12 @@ class BatchSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         max_failure_ratio: float | None = None,
         on_all_canceled: OnAllCanceled = "fail",
-        max_poll_errors: int = 10,
+        max_poll_errors: int = DEFAULT_MAX_POLL_ERRORS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         validate_policy(max_failure_ratio, on_all_canceled)
+        validate_max_poll_errors(max_poll_errors)
         if deferrable and self.poke_interval <= 0:
             raise ValueError(
                 "poke_interval must be more than 0 seconds in deferrable mode (it is the poll interval)"

@@ -33,7 +33,17 @@ from airflow_batches.triggers.events import (
 )
 from airflow_batches.triggers.polling import PollFailure, retrieve_each
 
-__all__ = ["BatchTrigger"]
+__all__ = ["DEFAULT_MAX_POLL_ERRORS", "BatchTrigger", "validate_max_poll_errors"]
+
+DEFAULT_MAX_POLL_ERRORS = 10
+
+
+def validate_max_poll_errors(value: object) -> int:
+    """``value`` if it is a whole number >= 1; operators call it too, so a bad value fails the parse."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"max_poll_errors must be an integer >= 1, got {value!r}")
+    return value
+
 
 # Module-level so tests can run the trigger on a fake clock.
 _now = time.time
@@ -70,7 +80,7 @@ class BatchTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         deadline: float | datetime | None = None,
         cancel_on_kill: bool = False,
-        max_poll_errors: int = 10,
+        max_poll_errors: int = DEFAULT_MAX_POLL_ERRORS,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.batch_ids = normalize_batch_ids(batch_id)
@@ -90,8 +100,7 @@ class BatchTrigger(BaseTrigger):
             raise ValueError(
                 f"deadline must be epoch seconds, a timezone-aware datetime or None, got {deadline!r}"
             )
-        if isinstance(max_poll_errors, bool) or not isinstance(max_poll_errors, int) or max_poll_errors < 1:
-            raise ValueError(f"max_poll_errors must be an integer >= 1, got {max_poll_errors!r}")
+        validate_max_poll_errors(max_poll_errors)
         self.conn_id = conn_id
         self.poll_interval = float(poll_interval)
         self.deadline = None if deadline is None else float(deadline)

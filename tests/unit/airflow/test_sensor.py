@@ -103,6 +103,8 @@ def test_batch_id_is_templated_and_policy_checked_at_definition() -> None:
         sensor(on_all_canceled="maybe")
     with pytest.raises(ValueError, match="poke_interval must be more than 0"):
         sensor(deferrable=True, poke_interval=0)
+    with pytest.raises(ValueError, match="max_poll_errors must be an integer >= 1"):
+        sensor(max_poll_errors=0)
 
 
 def test_deferrable_defaults_to_the_airflow_setting() -> None:
