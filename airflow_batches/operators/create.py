@@ -77,7 +77,7 @@ class BatchCreateOperator(BaseOperator):
         absolute deadline kept across deferrals, triggerer restarts and retries (recorded in the create
         ledger). When it passes the task fails without retry; clearing it then waits a fresh ``timeout`` on
         the same batches.
-    :param cancel_on_kill: cancel the batches when the task is killed (marked failed/success, cleared).
+    :param cancel_on_kill: cancel the batches when the task is killed (e.g. marked failed or success).
     :param cancel_on_timeout: cancel the batches when ``timeout`` passes; otherwise they keep running.
     :param max_poll_errors: consecutive polls failing with transient errors (connection, 5xx) that the wait
         tolerates before failing the task; throttling does not count. Used in both wait modes.
