@@ -66,7 +66,7 @@ from .requests import (
     SpooledBatch,
     spool_batches,
 )
-from .retry import RetryPolicy
+from .retry import RetryPolicy, is_transient
 from .service import (
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
@@ -135,6 +135,7 @@ __all__ = [
     "UnsafeURLError",
     "Usage",
     "ValidationProblem",
+    "is_transient",
     "spool_batches",
     "validate_batch_id",
 ]

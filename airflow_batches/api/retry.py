@@ -19,7 +19,9 @@ from enum import Enum
 
 import httpx
 
-__all__ = ["Decision", "RetryPolicy"]
+from .errors import APIConnectionError, APIStatusError
+
+__all__ = ["Decision", "RetryPolicy", "is_transient"]
 
 # Statuses the SDK retries (plus every status >= 500).
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -114,6 +116,21 @@ class RetryPolicy:
                 return None
             seconds = when.timestamp() - self.now()
         return seconds if seconds > 0 else None
+
+
+_DEFAULT_RULES = RetryPolicy()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed call may succeed later: no response at all, or a status the API asks clients to retry
+    (408, 409, 429, 5xx, 529). Everything that waits on batches (trigger, sensor, create's state check, the
+    results landing) decides with this one rule, after the client's own retries are spent."""
+    if isinstance(exc, APIConnectionError):
+        return True
+    return (
+        isinstance(exc, APIStatusError)
+        and _DEFAULT_RULES.decide_status(exc.status_code, httpx.Headers()) is Decision.RETRY
+    )
 
 
 def _parse_float(value: str | None) -> float | None:

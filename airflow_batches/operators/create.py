@@ -23,14 +23,12 @@ from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY, AirflowFailExce
 
 from airflow_batches.api.errors import (
     AmbiguousCreateError,
-    APIConnectionError,
-    InternalServerError,
+    BatchAPIError,
     NotFoundError,
-    OverloadedError,
-    RateLimitError,
     RequestValidationError,
 )
 from airflow_batches.api.requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, SpooledBatch, spool_batches
+from airflow_batches.api.retry import is_transient
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.cancelling import cancel_unfinished
 from airflow_batches.operators.group import new_group, with_state
@@ -50,8 +48,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["BatchCreateAmbiguousError", "BatchCreateOperator", "BatchRequestsInvalidError"]
-
-_TRANSIENT = (APIConnectionError, RateLimitError, InternalServerError, OverloadedError)
 
 
 class BatchRequestsInvalidError(AirflowFailException):
@@ -157,7 +153,9 @@ class BatchCreateOperator(BaseOperator):
 
         try:
             group = with_state(group, [hook.retrieve(batch_id) for batch_id in self._batch_ids])
-        except _TRANSIENT as exc:
+        except BatchAPIError as exc:
+            if not is_transient(exc):
+                raise
             self.log.warning("Could not check the batches' state before waiting (%s); waiting anyway.", exc)
         if group["processing_status"] == "ended":
             self.log.info("Every batch has already ended; not waiting.")

@@ -22,16 +22,12 @@ from typing import Any, Protocol
 from airflow.sdk import ObjectStoragePath
 
 from airflow_batches.api.errors import (
-    APIConnectionError,
     BatchNotEndedError,
-    InternalServerError,
-    OverloadedError,
-    RateLimitError,
-    RequestTimeoutError,
     ResultsArchivedError,
     ResultsStreamError,
 )
 from airflow_batches.api.models import MessageBatch
+from airflow_batches.api.retry import is_transient
 from airflow_batches.batch_ref import normalize_batch_ids
 from airflow_batches.results.checker import RESULT_TYPES, USAGE_FIELDS, ResultChecker
 from airflow_batches.results.errors import (
@@ -441,15 +437,7 @@ def _retryable(exc: BaseException) -> bool:
         return exc.short
     if isinstance(exc, ResultsCheckError):
         return False
-    return isinstance(
-        exc,
-        ResultsStreamError
-        | APIConnectionError
-        | InternalServerError
-        | OverloadedError
-        | RateLimitError
-        | RequestTimeoutError,
-    )
+    return isinstance(exc, ResultsStreamError) or is_transient(exc)
 
 
 def _exists_error(existing: list[ObjectStoragePath]) -> DestinationExistsError:

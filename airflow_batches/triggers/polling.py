@@ -11,8 +11,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import Literal
 
-import httpx
-
 from airflow_batches.api import (
     APIStatusError,
     AuthenticationError,
@@ -23,17 +21,13 @@ from airflow_batches.api import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
-    RetryPolicy,
+    is_transient,
 )
-from airflow_batches.api.retry import Decision
 
 __all__ = ["PollFailure", "classify_poll_error", "retrieve_each"]
 
 # Enough parallel reads to poll a large group quickly without a burst that invites throttling.
 _MAX_CONCURRENT_RETRIEVES = 8
-
-_STATUS_RULES = RetryPolicy()
-_NO_HEADERS = httpx.Headers()
 
 
 @dataclass(frozen=True)
@@ -66,10 +60,7 @@ def classify_poll_error(batch_id: str, exc: Exception) -> PollFailure:
         )
     if isinstance(exc, InvalidInputError):
         return PollFailure(batch_id, "fatal", "invalid_request", f"cannot read batch {batch_id!r}: {exc}")
-    if (
-        isinstance(exc, APIStatusError)
-        and _STATUS_RULES.decide_status(exc.status_code, _NO_HEADERS) is Decision.RAISE
-    ):
+    if isinstance(exc, APIStatusError) and not is_transient(exc):
         return PollFailure(
             batch_id, "fatal", "invalid_request", f"the API refused to read batch {batch_id}: {exc}"
         )

@@ -13,13 +13,16 @@ from api_helpers import FakeClock, batch_json, request
 from airflow_batches.api import (
     AmbiguousCreateError,
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     BadRequestError,
     BatchServiceAsync,
     InternalServerError,
+    InvalidBatchIdError,
     OverloadedError,
     RateLimitError,
     RetryPolicy,
+    is_transient,
 )
 from airflow_batches.api.retry import Decision
 
@@ -308,3 +311,22 @@ async def test_create_with_an_unreadable_success_body_is_ambiguous(
     async with make_service(script) as service:
         with pytest.raises(AmbiguousCreateError, match="id is unknown"):
             await service.create([request()])
+
+
+@pytest.mark.parametrize(
+    ("status", "transient"),
+    [
+        *[(status, True) for status in (408, 409, 429, 500, 503, 529)],
+        *[(status, False) for status in (400, 401, 403, 404, 413)],
+    ],
+)
+def test_is_transient_follows_the_status_retry_rules(status: int, transient: bool) -> None:
+    error = APIStatusError(status_code=status, error_type=None, api_message="x", request_id=None)
+    assert is_transient(error) is transient
+
+
+def test_is_transient_for_errors_without_a_response() -> None:
+    assert is_transient(APIConnectionError("refused"))
+    assert is_transient(APITimeoutError("timed out"))
+    assert not is_transient(InvalidBatchIdError("bad id"))
+    assert not is_transient(ValueError("not an API error"))
