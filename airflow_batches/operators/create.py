@@ -65,6 +65,8 @@ class BatchCreateOperator(BaseOperator):
         XCom value holding one, or the URI / ``ObjectStoragePath`` of a JSONL file with one request per line
         (streamed, never loaded whole; the URI is templated).
     :param conn_id: Airflow connection (conn type ``anthropic_batches`` or ``anthropic``).
+    :param requests_conn_id: the object storage connection of a requests file (default: the one in the URI,
+        as in ``s3://conn_id@bucket/...``, else the scheme's usual one: ``aws_default`` for ``s3://``).
     :param default_model: ``params.model`` for requests that do not set one.
     :param deferrable: wait in the triggerer (frees the worker slot) instead of in the worker.
     :param wait_for_completion: wait until every batch has ended; ``False`` returns right after creating.
@@ -94,6 +96,7 @@ class BatchCreateOperator(BaseOperator):
         *,
         requests: Any,
         conn_id: str = "anthropic_default",
+        requests_conn_id: str | None = None,
         default_model: str | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         wait_for_completion: bool = True,
@@ -123,6 +126,7 @@ class BatchCreateOperator(BaseOperator):
         validate_policy(max_failure_ratio, on_all_canceled)
         self.requests = as_literal(requests)
         self.conn_id = conn_id
+        self.requests_conn_id = requests_conn_id
         self.default_model = default_model
         self.deferrable = deferrable
         self.wait_for_completion = wait_for_completion
@@ -261,7 +265,7 @@ class BatchCreateOperator(BaseOperator):
     def _spool(self, source: str) -> list[SpooledBatch]:
         try:
             return spool_batches(
-                iter_request_items(self.requests),
+                iter_request_items(self.requests, self.requests_conn_id),
                 max_requests=self.max_requests_per_batch,
                 max_bytes=self.max_bytes_per_batch,
                 default_model=self.default_model,

@@ -12,6 +12,8 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, ObjectStoragePath, literal
 
+from airflow_batches.storage_path import storage_path
+
 __all__ = ["RequestSourceError", "as_literal", "describe_source", "iter_request_items"]
 
 _LiteralValue = type(literal(None))
@@ -29,20 +31,23 @@ def as_literal(requests: Any) -> Any:
 
 
 def describe_source(requests: Any) -> str:
-    """A short, payload-free description of the input for messages and logs."""
+    """A short, payload-free description of the input for messages and logs: a file's URI, else "inline"."""
     if isinstance(requests, ObjectStoragePath):
-        return f"file {requests}"
+        return str(requests)
     if isinstance(requests, str) and not _looks_like_json(requests):
-        return f"file {requests.strip()}"
+        return requests.strip()
     return "inline requests"
 
 
-def iter_request_items(requests: Any) -> Iterator[Mapping[str, Any] | bytes]:
-    """Yield each request as a mapping (inline / XCom) or as a raw JSONL line (a file)."""
+def iter_request_items(requests: Any, conn_id: str | None = None) -> Iterator[Mapping[str, Any] | bytes]:
+    """Yield each request as a mapping (inline / XCom) or as a raw JSONL line (a file).
+
+    ``conn_id`` is the storage connection of a file (default: the URI's, else the scheme's usual one).
+    """
     if isinstance(requests, _LiteralValue):  # not rendered (outside a task run)
         requests = requests.value
     if isinstance(requests, ObjectStoragePath):
-        yield from _iter_file_lines(requests)
+        yield from _iter_file_lines(storage_path(requests, conn_id))
         return
     if isinstance(requests, str):
         text = requests.strip()
@@ -56,7 +61,7 @@ def iter_request_items(requests: Any) -> Iterator[Mapping[str, Any] | bytes]:
                     "{custom_id, params} objects, an XComArg, or the URI of a JSONL file"
                 ) from None
         else:
-            yield from _iter_file_lines(_to_path(text))
+            yield from _iter_file_lines(_to_path(text, conn_id))
             return
     if isinstance(requests, Mapping):
         raise RequestSourceError(
@@ -75,7 +80,7 @@ def _looks_like_json(text: str) -> bool:
     return text.lstrip()[:1] in ("[", "{")
 
 
-def _to_path(text: str) -> ObjectStoragePath:
+def _to_path(text: str, conn_id: str | None) -> ObjectStoragePath:
     if not text:
         raise RequestSourceError("requests is an empty string; pass a list of requests or a JSONL file URI")
     # A bare absolute path is a local file; anything else must carry a scheme Airflow's object storage knows.
@@ -86,7 +91,7 @@ def _to_path(text: str) -> ObjectStoragePath:
             "s3://bucket/requests.jsonl or an absolute local path"
         )
     try:
-        return ObjectStoragePath(uri)
+        return storage_path(uri, conn_id)
     except Exception as exc:
         raise RequestSourceError(
             f"cannot open requests file {text!r}: {type(exc).__name__}: {exc}. For s3:// install "

@@ -39,8 +39,9 @@ class BatchResultsOperator(BaseOperator):
     :param destination: a URI or ``ObjectStoragePath`` prefix (templated), e.g.
         ``s3://bucket/claude/{{ ds }}/``.
     :param conn_id: the Anthropic connection.
-    :param destination_conn_id: the object storage connection (default: the one in the URI, or the
-        filesystem's default such as ``aws_default``).
+    :param destination_conn_id: the object storage connection (default: the one in the URI, as in
+        ``s3://conn_id@bucket/...``, else the scheme's usual one: ``aws_default`` for ``s3://``,
+        ``google_cloud_default`` for ``gs://``).
     :param split_by_type: one file per result type.
     :param overwrite: what to do when a destination file exists: ``"replace"`` (default, atomic), ``"error"``
         (fail before downloading), or ``"skip"`` (keep files that pass the checks, land the rest).

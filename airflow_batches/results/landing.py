@@ -47,6 +47,7 @@ from airflow_batches.results.options import (
 from airflow_batches.results.progress import Progress
 from airflow_batches.results.sink import AtomicObject, clean_uri
 from airflow_batches.results.stream import PrivateLoop, iter_line_chunks
+from airflow_batches.storage_path import storage_path
 
 __all__ = ["ResultsService", "ServiceSource", "land_results"]
 
@@ -136,7 +137,8 @@ def land_results(
     :param destination: a directory-like URI prefix or ``ObjectStoragePath``; each batch lands as
         ``<destination>/<batch_id>.jsonl`` or, with ``split_by_type``,
         ``<destination>/<batch_id>/<type>.jsonl`` (one file per result type the batch has).
-    :param destination_conn_id: the storage connection when ``destination`` is a string without one.
+    :param destination_conn_id: the storage connection; default: the one in the URI
+        (``s3://conn_id@bucket/...``) or path, else the scheme's usual one (``aws_default`` for ``s3://``).
     :param overwrite: an existing destination file is ``"replace"``-d atomically (default, also ``True``),
         an ``"error"`` raised before downloading (also ``False``), or with ``"skip"`` kept when it passes the
         same checks as a fresh landing (else replaced), so a rerun does not download again.
@@ -451,7 +453,7 @@ def _exists_error(existing: list[ObjectStoragePath]) -> DestinationExistsError:
 
 def _base_path(destination: str | ObjectStoragePath, conn_id: str | None) -> ObjectStoragePath:
     if isinstance(destination, ObjectStoragePath):
-        return destination if conn_id is None else ObjectStoragePath(destination, conn_id=conn_id)
+        return storage_path(destination, conn_id)
     if not isinstance(destination, str) or not destination.strip():
         raise ValueError(
             f"destination must be a URI such as 's3://bucket/prefix/' or 'file:///data/results/', or an "
@@ -463,7 +465,7 @@ def _base_path(destination: str | ObjectStoragePath, conn_id: str | None) -> Obj
             f"destination {text!r} has no scheme; write it as a URI, e.g. 'file://{text}' for a local "
             f"directory or 's3://bucket/{text.lstrip('/')}' for S3"
         )
-    return ObjectStoragePath(text, conn_id=conn_id)
+    return storage_path(text, conn_id)
 
 
 def _positive(name: str, value: float) -> float:

@@ -49,7 +49,7 @@ def run_dag(dags_folder: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     """Run one DAG to the end with ``dag.test()`` against ``emulator``; outputs go under ``tmp_path``."""
     monkeypatch.setenv("AIRFLOW_VAR_E2E_OUTPUT", tmp_path.as_uri())
 
-    def run(dag_id: str, emulator: Any, **env: str) -> DagResult:
+    def run(dag_id: str, emulator: Any, logical_date: Any = None, **env: str) -> DagResult:
         monkeypatch.setenv(
             "AIRFLOW_CONN_ANTHROPIC_DEFAULT",
             json.dumps({"conn_type": "anthropic", "host": emulator.base_url, "password": emulator.api_key}),
@@ -62,7 +62,7 @@ def run_dag(dags_folder: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
         bag = DagBag(dag_folder=str(dags_folder / _file_of(dag_id, dags_folder)))
         assert not bag.import_errors, bag.import_errors
-        dag_run = bag.get_dag(dag_id).test()
+        dag_run = bag.get_dag(dag_id).test(logical_date=logical_date)
         with create_session() as session:
             tis = dag_run.get_task_instances(session=session)
             tasks = {ti.task_id: (str(ti.state), ti.try_number) for ti in tis}
