@@ -47,6 +47,16 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_API_VERSION = "2023-06-01"
 # The SDK's defaults: a long read timeout (results bodies are big and the API can be slow), a short connect.
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
+
+
+def _as_timeout(timeout: httpx.Timeout | float) -> httpx.Timeout:
+    """A number sets the read/write/pool timeout; connecting keeps the short default (or less), since a host
+    that does not answer within seconds will not answer in ten minutes either."""
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    return httpx.Timeout(timeout, connect=min(float(timeout), DEFAULT_TIMEOUT.connect or 5.0))
+
+
 MAX_LIST_LIMIT = 1000
 
 _BATCHES_PATH = "v1/messages/batches"
@@ -114,7 +124,7 @@ class BatchServiceAsync:
             owns_client=http_client is None,
             headers=headers,
             retry=retry_policy or RetryPolicy(max_retries=max_retries),
-            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+            timeout=_as_timeout(timeout),
         )
         self.api_version = api_version
 

@@ -53,30 +53,43 @@ class BatchHook(BaseHook):
     ``https://api.anthropic.com``), and the extras ``anthropic_version``, ``timeout`` (seconds),
     ``max_retries``, ``betas`` (list or comma-separated) and ``default_headers`` (object) tune the client.
 
-    :param anthropic_conn_id: the connection to use.
+    :param conn_id: the connection to use, as in every operator of this package.
+    :param anthropic_conn_id: the same, under the official Anthropic provider's name (an alias).
     """
 
-    conn_name_attr = "anthropic_conn_id"
+    conn_name_attr = "conn_id"
     default_conn_name = "anthropic_default"
     conn_type = "anthropic_batches"
     hook_name = "Anthropic Message Batches"
 
-    def __init__(self, anthropic_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self, conn_id: str = default_conn_name, *, anthropic_conn_id: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.anthropic_conn_id = anthropic_conn_id
+        if anthropic_conn_id is not None and conn_id not in (self.default_conn_name, anthropic_conn_id):
+            raise ValueError(
+                f"BatchHook got conn_id={conn_id!r} and anthropic_conn_id={anthropic_conn_id!r}; "
+                "anthropic_conn_id is an alias of conn_id: pass one of them"
+            )
+        self.conn_id = anthropic_conn_id or conn_id
         self._settings: ConnectionSettings | None = None
+
+    @property
+    def anthropic_conn_id(self) -> str:
+        """Alias of :attr:`conn_id` (the official Anthropic provider's name)."""
+        return self.conn_id
 
     # --- connection -------------------------------------------------------------------------------------
 
     def _read(self, conn: Connection, extra: Mapping[str, Any]) -> ConnectionSettings:
         settings = settings_from_connection(
-            self.anthropic_conn_id, host=conn.host, port=conn.port, password=conn.password, extra=extra
+            self.conn_id, host=conn.host, port=conn.port, password=conn.password, extra=extra
         )
         unknown = unknown_extras(extra)
         if unknown:
             self.log.warning(
                 "Connection %r has extras this provider does not read (typo?): %s",
-                self.anthropic_conn_id,
+                self.conn_id,
                 ", ".join(unknown),
             )
         return settings
@@ -84,7 +97,7 @@ class BatchHook(BaseHook):
     def get_settings(self) -> ConnectionSettings:
         """Read the connection (synchronously, once per hook). Never call it on an event loop."""
         if self._settings is None:
-            conn = self.get_connection(self.anthropic_conn_id)
+            conn = self.get_connection(self.conn_id)
             settings = self._read(conn, conn.extra_dejson)
             if settings.api_key:
                 mask_secret(settings.api_key)
@@ -94,7 +107,7 @@ class BatchHook(BaseHook):
     async def aget_settings(self) -> ConnectionSettings:
         """Read the connection without blocking the event loop (once per hook)."""
         if self._settings is None:
-            conn = await get_async_connection(self.anthropic_conn_id, hook=self)
+            conn = await get_async_connection(self.conn_id, hook=self)
             extra = await get_async_extra_dejson(conn)
             settings = self._read(conn, extra)
             if settings.api_key:
@@ -164,7 +177,7 @@ class BatchHook(BaseHook):
         except AuthenticationError as exc:
             return False, self._redact(
                 f"The API key was rejected by {self._base_url()} (HTTP 401): put a valid key in the password "
-                f"field of connection {self.anthropic_conn_id!r}. [request-id: {exc.request_id or 'none'}]"
+                f"field of connection {self.conn_id!r}. [request-id: {exc.request_id or 'none'}]"
             )
         except PermissionDeniedError as exc:
             return False, self._redact(

@@ -4,7 +4,8 @@ Two connection types are read the same way: ours (``anthropic_batches``) and the
 provider's (``anthropic``), so an existing ``anthropic_default`` connection works unchanged. The API key is
 the password, the base URL the host (a bare host gets ``https://``), the rest comes from the extras. For the
 official provider's connections ``anthropic_client_kwargs`` (``timeout``, ``max_retries``,
-``default_headers``, ``base_url``, ``api_key``) is honoured too; our top-level extras win over it.
+``default_headers``, ``base_url``, ``api_key``) is a fallback: the connection's own fields (host, password)
+and our top-level extras win over it, and it fills only what they leave unset.
 """
 
 from __future__ import annotations
@@ -190,11 +191,11 @@ def settings_from_connection(
         raise _error(
             conn_id, "extra 'anthropic_version'", f"{version!r} is not a version string", "e.g. 2023-06-01"
         )
-    base_url = client_kwargs.get("base_url") or host
+    base_url = host or client_kwargs.get("base_url")
     return ConnectionSettings(
         conn_id=conn_id,
         base_url=_base_url(conn_id, base_url if isinstance(base_url, str) else None, port),
-        api_key=(client_kwargs.get("api_key") or password or None),
+        api_key=(password or client_kwargs.get("api_key") or None),
         api_version=version.strip() if isinstance(version, str) else None,
         timeout=_timeout(conn_id, *pick("timeout")),
         max_retries=_max_retries(conn_id, *pick("max_retries")),

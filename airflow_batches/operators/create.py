@@ -143,7 +143,7 @@ class BatchCreateOperator(BaseOperator):
 
     @property
     def hook(self) -> BatchHook:
-        return BatchHook(anthropic_conn_id=self.conn_id)
+        return BatchHook(conn_id=self.conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = self.hook

@@ -67,7 +67,7 @@ class _BatchWaitingOperator(BaseOperator):
 
     @property
     def hook(self) -> BatchHook:
-        return BatchHook(anthropic_conn_id=self.conn_id)
+        return BatchHook(conn_id=self.conn_id)
 
     def _batch_ids(self) -> list[str]:
         try:

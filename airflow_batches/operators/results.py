@@ -92,7 +92,7 @@ class BatchResultsOperator(BaseOperator):
     def execute(self, context: Context) -> Manifest:
         from airflow_batches.hooks import BatchHook
 
-        manifest = BatchHook(anthropic_conn_id=self.conn_id).land_results(
+        manifest = BatchHook(conn_id=self.conn_id).land_results(
             self.batch_id,
             self.destination,
             destination_conn_id=self.destination_conn_id,

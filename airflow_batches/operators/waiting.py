@@ -19,6 +19,7 @@ from airflow_batches.triggers.batch import BatchTrigger
 from airflow_batches.triggers.events import BatchEvent, BatchWaitError, event_exception, validate_event
 
 __all__ = [
+    "BATCH_LIFETIME_SECONDS",
     "absolute_deadline",
     "deferral_timeout",
     "raise_for_event",
@@ -29,6 +30,8 @@ __all__ = [
 # The trigger fires its own timeout event at the deadline; Airflow's deferral timeout is only the backstop
 # for a triggerer that is down, so it must not win the race against a poll in flight at the deadline.
 _DEFERRAL_GRACE_SECONDS = 300.0
+# The API expires whatever a batch has not processed 24 hours after its creation, and the batch then ends.
+BATCH_LIFETIME_SECONDS = 24 * 3600.0
 
 
 def validate_wait_settings(poll_interval: float, timeout: float | None) -> None:
@@ -50,12 +53,13 @@ def absolute_deadline(timeout: float | None) -> float | None:
     return None if timeout is None else time.time() + timeout
 
 
-def deferral_timeout(deadline: float | None, poll_interval: float) -> timedelta | None:
-    """Airflow's own bound on a deferral: the deadline plus a grace, so a dead triggerer cannot hold the
-    task deferred for ever. ``None`` (no bound) when there is no deadline."""
-    if deadline is None:
-        return None
+def deferral_timeout(deadline: float | None, poll_interval: float) -> timedelta:
+    """Airflow's own bound on a deferral, so a dead triggerer cannot hold the task deferred for ever: the
+    deadline plus a grace or, without a deadline, a batch's whole life (it ends within 24 hours of its
+    creation: what is not done by then expires) plus the grace."""
     grace = max(_DEFERRAL_GRACE_SECONDS, 3 * poll_interval)
+    if deadline is None:
+        return timedelta(seconds=BATCH_LIFETIME_SECONDS + grace)
     return timedelta(seconds=max(0.0, deadline - time.time()) + grace)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from readme import snippet
-from s3 import aws_connection, moto_s3  # noqa: F401
+from s3 import aws_connection, moto_s3  # noqa: F401 - fixture
 
 from airflow_batches.emulator.testing import echo_request
 
@@ -35,8 +35,8 @@ def test_dag_s3(
     run_dag: Any,
     emulator: Any,
     dags_folder: Path,
-    moto_s3: str,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    moto_s3: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The first snippet reads its requests from S3 and lands the results in S3, with the credentials only
     in the ``aws_default`` connection (the scheme's usual one: neither the URIs nor the operators name it)."""

@@ -99,11 +99,8 @@ def test_official_provider_connection_as_documented_works(monkeypatch: pytest.Mo
 
 def test_hook_identity_attributes() -> None:
     hook = BatchHook("other_conn")
-    assert hook.anthropic_conn_id == "other_conn"
-    assert (BatchHook.conn_name_attr, BatchHook.default_conn_name) == (
-        "anthropic_conn_id",
-        "anthropic_default",
-    )
+    assert hook.conn_id == hook.anthropic_conn_id == "other_conn"
+    assert (BatchHook.conn_name_attr, BatchHook.default_conn_name) == ("conn_id", "anthropic_default")
     assert (BatchHook.conn_type, BatchHook.hook_name) == ("anthropic_batches", "Anthropic Message Batches")
 
 
@@ -397,3 +394,12 @@ def test_an_interrupted_sync_call_cleans_up_on_its_own_loop() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert cleaned == ["done"]
+
+
+def test_conn_id_is_the_name_and_anthropic_conn_id_its_alias() -> None:
+    assert BatchHook().conn_id == "anthropic_default"
+    assert BatchHook(conn_id="a").conn_id == "a"
+    assert BatchHook(anthropic_conn_id="b").conn_id == "b"
+    assert BatchHook(conn_id="c", anthropic_conn_id="c").conn_id == "c"
+    with pytest.raises(ValueError, match="alias of conn_id"):
+        BatchHook(conn_id="c", anthropic_conn_id="d")

@@ -76,20 +76,21 @@ def test_our_extras_are_parsed_from_native_values_and_strings() -> None:
     assert read(betas=["a", " b "], timeout=3, max_retries=0).service_kwargs()["betas"] == ("a", "b")
 
 
-def test_official_provider_client_kwargs_are_honoured_and_ours_win() -> None:
+def test_official_provider_client_kwargs_are_a_fallback_and_the_connection_wins() -> None:
     official = {
         "timeout": 30,
         "max_retries": 5,
         "default_headers": {"x-a": "1"},
         "base_url": "https://gw.example",
+        "api_key": "sk-from-kwargs",
     }
-    settings = read("ignored.example", anthropic_client_kwargs=official, model="claude-x")
+    settings = read(None, password=None, anthropic_client_kwargs=official, model="claude-x")
     assert (settings.base_url, settings.timeout, settings.max_retries) == ("https://gw.example", 30.0, 5)
     assert settings.default_headers == (("x-a", "1"),)
-    assert read(anthropic_client_kwargs=official, timeout=7).timeout == 7.0
-    assert (
-        read(password=None, anthropic_client_kwargs={"api_key": "sk-from-kwargs"}).api_key == "sk-from-kwargs"
-    )
+    assert settings.api_key == "sk-from-kwargs"
+    # The connection's own host, password and our top-level extras win over the kwargs.
+    own = read("own.example", anthropic_client_kwargs=official, timeout=7)
+    assert (own.base_url, own.api_key, own.timeout) == ("https://own.example", KEY, 7.0)
 
 
 @pytest.mark.parametrize(

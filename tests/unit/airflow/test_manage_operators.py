@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -45,7 +46,8 @@ def test_cancel_and_wait_defers_until_the_batches_end(hook: FakeBatchHook) -> No
         op.execute(context())
     _, kwargs = info.value.trigger.serialize()
     assert kwargs["cancel_on_kill"] is False
-    assert kwargs["deadline"] is None and info.value.timeout is None  # no timeout: no deferral bound
+    assert kwargs["deadline"] is None  # no timeout: Airflow's bound is a batch's lifetime plus the grace
+    assert info.value.timeout == timedelta(hours=24, seconds=300)
     hook.end([RUNNING], canceled=3)
     result = op.execute_complete(context(), hook.event(ids=[RUNNING]))
     assert result["processing_status"] == "ended" and result["counts"]["canceled"] == 3

@@ -112,4 +112,4 @@ def test_airflow_providers_hooks_lists_our_connection_type(cli_home: Path) -> No
         row["connection_type"]: row for row in rows(airflow_cli(cli_home, "providers", "hooks", "-o", "json"))
     }
     assert hooks["anthropic_batches"]["class"] == "airflow_batches.hooks.batch.BatchHook"
-    assert hooks["anthropic_batches"]["conn_id_attribute_name"] == "anthropic_conn_id"
+    assert hooks["anthropic_batches"]["conn_id_attribute_name"] == "conn_id"

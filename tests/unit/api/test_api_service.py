@@ -584,3 +584,26 @@ async def test_stopping_results_early_closes_every_inner_generator(
     finally:
         sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=hooks.finalizer)
     assert left_to_the_loop == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        (600, {"connect": 5.0, "read": 600.0, "write": 600.0, "pool": 600.0}),
+        (2.5, {"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}),
+        (httpx.Timeout(30, connect=10), {"connect": 10.0, "read": 30.0, "write": 30.0, "pool": 30.0}),
+    ],
+)
+async def test_a_timeout_number_keeps_the_short_connect_timeout(
+    setting: Any, expected: dict[str, float]
+) -> None:
+    sent: list[dict[str, float]] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        sent.append(req.extensions["timeout"])
+        return httpx.Response(200, json=batch_json("msgbatch_a"))
+
+    transport = httpx.MockTransport(handler)
+    async with BatchServiceAsync(API_KEY, BASE_URL, transport=transport, timeout=setting) as s:
+        await s.retrieve("msgbatch_a")
+    assert sent == [expected]
