@@ -7,7 +7,8 @@ Each day:
    ``requests.jsonl``, streaming line by line.
 2. ``create_batches`` submits that file (validated and split into batches as needed) without waiting.
 3. ``wait_for_batches`` waits in the triggerer (``BatchSensor``, deferrable).
-4. ``land_results`` streams the results to ``{base}/results/{ds}/``.
+4. ``land_results`` streams the results to ``{base}/results/{ds}/`` and records it on the asset alias
+   ``example_batches_etl_results`` (schedule downstream DAGs on ``AssetAlias(RESULTS_ALIAS)``).
 5. ``summarize`` turns the results into ``table.csv`` (custom_id, result type, text, tokens) and
    ``summary.json`` (token totals and an estimated cost at the batch discount).
 
@@ -37,7 +38,20 @@ DEFAULT_BASE = os.environ.get(
 )
 BASE = "{{ var.value.get('airflow_batches_base', '" + DEFAULT_BASE + "') }}"
 MODEL = os.environ.get("AIRFLOW_BATCHES_MODEL", "claude-haiku-4-5")
-POLL_INTERVAL = float(os.environ.get("AIRFLOW_BATCHES_POLL_INTERVAL", "300"))
+POLL_INTERVAL = float(os.environ.get("AIRFLOW_BATCHES_POLL_INTERVAL", "60"))
+# Downstream DAGs scheduled on AssetAlias(RESULTS_ALIAS) run after every landing.
+RESULTS_ALIAS = "example_batches_etl_results"
+# The header of table.csv.
+TABLE_FIELDS = [
+    "custom_id",
+    "result_type",
+    "model",
+    "text",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+]
 
 # USD per million tokens (input, output) at list price, from https://www.anthropic.com/pricing (check it:
 # prices change). The Batches API bills 50% of these. Cache writes/reads are billed at 1.25x / 0.1x input.
@@ -154,6 +168,7 @@ with DAG(
         task_id="land_results",
         batch_id=create.output,
         destination=BASE + "/results/{{ ds }}/",
+        asset_alias=RESULTS_ALIAS,
     )
 
     @task
@@ -161,16 +176,7 @@ with DAG(
         out = ObjectStoragePath(f"{base}/results/{ds}")
         tokens_by_model: dict[str, dict[str, int]] = {}
         types: dict[str, int] = {}
-        fields = [
-            "custom_id",
-            "result_type",
-            "model",
-            "text",
-            "input_tokens",
-            "output_tokens",
-            "cache_creation_input_tokens",
-            "cache_read_input_tokens",
-        ]
+        fields = TABLE_FIELDS
         with (out / "table.csv").open("wb") as raw_table:
             table = io.TextIOWrapper(raw_table, encoding="utf-8", newline="")
             writer = csv.DictWriter(table, fieldnames=fields)

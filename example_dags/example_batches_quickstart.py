@@ -1,11 +1,8 @@
 """Quick start: send a few Messages requests as one batch, wait in the triggerer, land the results locally.
 
 Needs a connection ``anthropic_default`` (API key in the password field). To try it without a key against the
-local emulator::
-
-    python -m airflow_batches.emulator --port 8765 &
-    export AIRFLOW_CONN_ANTHROPIC_DEFAULT='{"conn_type": "anthropic",
-        "host": "http://127.0.0.1:8765", "password": "k"}'
+local emulator, see the README's "Connection" section (``airflow dags test example_batches_quickstart``). It
+polls every 5 seconds (``$AIRFLOW_BATCHES_POLL_INTERVAL``): a quick start is watched, and a poll is free.
 
 Results land under ``$AIRFLOW_BATCHES_BASE/quickstart/<run id>/`` (default: a folder in
 ``$AIRFLOW_HOME``); the Airflow Variable ``airflow_batches_base`` overrides it.
@@ -27,7 +24,7 @@ DEFAULT_BASE = os.environ.get(
 )
 BASE = "{{ var.value.get('airflow_batches_base', '" + DEFAULT_BASE + "') }}"
 MODEL = os.environ.get("AIRFLOW_BATCHES_MODEL", "claude-haiku-4-5")
-POLL_INTERVAL = float(os.environ.get("AIRFLOW_BATCHES_POLL_INTERVAL", "60"))
+POLL_INTERVAL = float(os.environ.get("AIRFLOW_BATCHES_POLL_INTERVAL", "5"))
 
 QUESTIONS = {
     "capital-france": "What is the capital of France? Answer in one word.",
