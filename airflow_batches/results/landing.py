@@ -144,8 +144,9 @@ def land_results(
         an ``"error"`` raised before downloading (also ``False``), or with ``"skip"`` kept when it passes the
         same checks as a fresh landing (else replaced), so a rerun does not download again.
     :param compression: ``"gzip"`` writes ``.jsonl.gz`` (deterministic: no timestamp in the header).
-    :param wait: wait for a batch that has not ended (polling, backing off from ``poll_interval`` to a
-        minute) up to ``wait_timeout`` seconds, instead of failing at once.
+    :param wait: wait for a batch that has not ended, up to ``wait_timeout`` seconds, instead of failing at
+        once; polled every ``poll_interval`` seconds the way ``BatchTrigger`` polls (failed reads back off
+        and are tolerated, see :mod:`airflow_batches.waiting`).
     :param max_attempts: downloads per batch when the stream breaks; each retry starts from the beginning
         after ``retry_backoff * 2**n`` seconds.
     :param progress_interval: seconds between progress log lines.
