@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from airflow_batches.operators.waiting import deferral_timeout
+from airflow_batches.waiting import deferral_timeout
 
 
 def test_without_a_deadline_the_bound_is_a_batch_lifetime_plus_the_grace() -> None:
