@@ -82,6 +82,19 @@ def aws_connection(endpoint_url: str) -> str:
     )
 
 
+def s3_client(endpoint_url: str) -> Any:
+    """A boto3 S3 client of the moto server, with its own test credentials (none from the environment)."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[str]:
     """The endpoint URL of a moto S3 server on 127.0.0.1 for the whole session."""
@@ -92,7 +105,6 @@ def moto_s3() -> Iterator[str]:
 @pytest.fixture
 def s3_bucket(moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Bucket]:
     """A fresh bucket, with the ``aws_default`` connection pointing at the moto server."""
-    import boto3
     from airflow.sdk.io import store
 
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(moto_s3))
@@ -100,13 +112,7 @@ def s3_bucket(moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Bucke
         monkeypatch.setenv(name, "testing")
     # A filesystem attached before this connection existed (or for another endpoint) must not be reused.
     store._STORE_CACHE.clear()
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto_s3,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = s3_client(moto_s3)
     name = f"results-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=name)
     try:

@@ -62,7 +62,9 @@ def run_dag(dags_folder: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
         bag = DagBag(dag_folder=str(dags_folder / _file_of(dag_id, dags_folder)))
         assert not bag.import_errors, bag.import_errors
-        dag_run = bag.get_dag(dag_id).test(logical_date=logical_date)
+        # dag.test(logical_date=None) means a run without a logical date (no {{ ds }}): pass it only if given.
+        dates = {} if logical_date is None else {"logical_date": logical_date}
+        dag_run = bag.get_dag(dag_id).test(**dates)
         with create_session() as session:
             tis = dag_run.get_task_instances(session=session)
             tasks = {ti.task_id: (str(ti.state), ti.try_number) for ti in tis}

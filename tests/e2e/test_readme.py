@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from readme import README, Snippet, snippet, snippets
-from s3 import aws_connection, moto_s3  # noqa: F401 - fixture
+from s3 import aws_connection, moto_s3, s3_client  # noqa: F401 - fixture
 
 from airflow_batches.emulator.testing import RunningEmulator, echo_request, run_emulator
 
@@ -126,13 +126,7 @@ def test_dag_s3(
     from airflow.sdk.io import store
 
     day = datetime(2026, 11, 27, tzinfo=UTC)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_s3,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = s3_client(moto_s3)
     s3.create_bucket(Bucket="bucket")
     requests = [echo_request(f"q{n}", f"answer {n}") for n in range(3)]
     for request in requests:
