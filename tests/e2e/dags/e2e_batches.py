@@ -66,10 +66,10 @@ class CrashOnFirstTryCreateOperator(_Create):
             raise RuntimeError("simulated worker crash after create, before deferring")
         return super().defer(**kwargs)
 
-    def execute_complete(self, context: Any, event: Any, group: Any = None) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: Any, group: Any = None, **kwargs: Any) -> dict[str, Any]:
         if self.crash_at == "resume" and context["ti"].try_number == 1:
             raise RuntimeError("simulated worker crash after the trigger fired")
-        return super().execute_complete(context, event, group=group)
+        return super().execute_complete(context, event, group=group, **kwargs)
 
 
 with DAG("e2e_split_group", schedule=None, start_date=START, catchup=False):
