@@ -75,6 +75,18 @@ Faults, applied to API requests only (``POST /_emulator/faults``):
     boundary but is short of the batch's ``request_counts`` (default 0).
 ``--[no-]results-duplicate-line``
     send the first results line twice in a row (default off).
+``--transient-errored-rate R``, ``--transient-error-type TYPE``
+    share (0..1) of requests that come back ``errored`` with TYPE (default
+    ``overloaded_error``) on their first submission and run normally when
+    submitted again (a resubmit round). Which requests: a deterministic draw
+    per ``custom_id``, so any split of the same input fails the same ids.
+``--transient-expired-rate R``
+    share (0..1) of requests that come back ``expired`` on their first
+    submission (when the batch ends, not at 24 h) and run normally when
+    submitted again. The two rates add up to at most 1.
+``--transient-seed N``
+    seed of those draws (default 0). The ids that failed once are
+    remembered until ``/_emulator/reset``.
 
 Admin endpoints (not part of the real API; no auth; JSON in and out)
 --------------------------------------------------------------------
@@ -115,6 +127,8 @@ error          errored    expired                        canceled
 expire         expired    expired                        canceled
 uncancelable   succeeded  expired                        succeeded
 invalid params errored    errored                        errored
+transient err  errored    expired                        canceled
+transient exp  expired    expired                        canceled
 =============  =========  =============================  =========
 
 The fake model
@@ -126,8 +140,8 @@ message and the system prompt; a reply over ``max_tokens`` is cut to ``4 * max_t
 custom_id, so downloading results twice gives identical bytes. Results come in reverse input order (match
 by ``custom_id``).
 
-Choices for the API's unconfirmed details (docs/message-batches-api.md section 11)
-----------------------------------------------------------------------------------
+Choices where the API's documentation leaves the behaviour open
+---------------------------------------------------------------
 - missing ``anthropic-version``: 400 invalid_request_error (``--no-require-version`` accepts it).
 - duplicate ``custom_id``: synchronous 400 naming both positions.
 - ``params`` validation: synchronous 400 for missing ``model``/``max_tokens``/``messages``,

@@ -45,7 +45,7 @@ RUN = {
     "python-tests",
     "api-client",
 }
-CHECKED = {"signature", "validation-output", "layout", "etl-input", "etl-table-header"}
+CHECKED = {"signature", "validation-output", "layout", "etl-input", "etl-table-header", "dag-fragment"}
 ELSEWHERE = {
     "install": "tests/e2e/test_packaging.py::test_readme_install_commands_work_in_a_fresh_venv",
     "two-commands": "scripts/demo.sh is setup.sh + scripts/demo.py (tests/e2e/test_demo_e2e.py); "
@@ -330,6 +330,19 @@ def _evaluate(node: ast.expr) -> Any:
         return eval(compile(ast.Expression(node), "<readme>", "eval"), {"__builtins__": {}})
     except NameError:
         return _UNKNOWN
+
+
+def test_dag_fragments_build_inside_a_dag() -> None:
+    """A fragment (operators without their DAG) builds inside one: it passes the parse-time checks."""
+    from airflow.sdk import DAG
+
+    for block in snippets():
+        if block.name == "dag-fragment":
+            namespace: dict[str, Any] = {}
+            exec("from airflow_batches.operators import *\n", namespace)
+            with DAG(f"readme_line_{block.line}", schedule=None) as dag:
+                exec(block.code, namespace)
+            assert dag.task_ids, f"README.md line {block.line} builds no task"
 
 
 def test_validation_output_is_what_the_validation_says() -> None:
