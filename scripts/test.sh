@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh clone: set up .venv, then lint, type-check and run every test
-# (unit, integration against the emulator over loopback, S3 through a moto server, end-to-end in real Airflow).
+# (unit, integration against the emulator over loopback, S3 through a moto server, end-to-end in real Airflow,
+# the README's snippets as written, and the wheel built and installed in a fresh venv: tests/e2e/test_packaging.py).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not e2e"`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
