@@ -104,7 +104,9 @@ def land_results(
     """Land the results of one batch or a batch group under ``destination`` and return the manifest.
 
     :param hook: ``BatchHook`` (anything with ``get_service()``).
-    :param batch_ref: a batch id, a list of ids, or the ``BatchCreateOperator`` return value.
+    :param batch_ref: a batch id, a list of ids, or the ``BatchCreateOperator`` return value. A group with
+        resubmit ``rounds`` lands merged: one line per original request, its final one
+        (:mod:`airflow_batches.results.merge`).
     :param destination: a directory-like URI prefix or ``ObjectStoragePath``; each batch lands as
         ``<destination>/<batch_id>.jsonl`` or, with ``split_by_type``,
         ``<destination>/<batch_id>/<type>.jsonl`` (one file per result type the batch has).
@@ -124,6 +126,12 @@ def land_results(
     :param block_size: the storage write block (the multipart part size on S3).
     """
     _refuse_running_loop()
+    # Imported here: merge builds on this module's helpers.
+    from airflow_batches.results.merge import group_with_rounds, land_merged
+
+    group = group_with_rounds(batch_ref)
+    if group is not None:
+        return land_merged(hook, group, destination, **options)
     batch_ids = normalize_batch_ids(batch_ref)
     settings = check_options(options)
     base = _base_path(destination, settings.destination_conn_id)
