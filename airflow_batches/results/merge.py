@@ -19,6 +19,7 @@ lines number ``total_requests``. Usage is summed over every line of every round.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import tempfile
@@ -30,32 +31,31 @@ from typing import IO, Any, Unpack
 from airflow.sdk import ObjectStoragePath
 
 from airflow_batches.api.models import RESULT_TYPES, MessageBatch
-from airflow_batches.api.retry import exponential_backoff
 from airflow_batches.batch_ref import BatchGroup, BatchRef, ResultCounts, RoundRecord
 from airflow_batches.errors import (
-    DestinationExistsError,
-    DestinationWriteError,
     ResultsCheckError,
-    ResultsStreamError,
 )
 from airflow_batches.results.checker import USAGE_FIELDS, ResultChecker
 from airflow_batches.results.landing import (
     _GZIP_LEVEL,
     ResultsService,
     ServiceSource,
+    _all_or_nothing,
     _base_path,
+    _commit,
     _ended_batch,
     _exists_error,
+    _kept_existing,
     _Landed,
     _manifest,
-    _retryable,
     _Run,
-    _verify_existing,
+    _with_retries,
+    file_entries,
 )
-from airflow_batches.results.manifest import FileEntry, Manifest, RoundEntry
+from airflow_batches.results.manifest import Manifest, RoundEntry
 from airflow_batches.results.options import LandingOptions, check_options
 from airflow_batches.results.progress import Progress
-from airflow_batches.results.sink import AtomicObject, clean_uri
+from airflow_batches.results.sink import AtomicObject
 from airflow_batches.results.stream import PrivateLoop, iter_line_chunks
 
 __all__ = ["group_with_rounds", "land_merged"]
@@ -180,12 +180,8 @@ def _land(
     final = {t: int(group["counts"][t]) for t in RESULT_TYPES}  # type: ignore[literal-required]
     wanted = _targets(run, name, final)
     if existing and run.options.overwrite == "skip" and all(p.exists() for p in wanted.values()):
-        try:
-            landed = _verify_existing(name, wanted, final, run.options)
-        except ResultsStreamError as exc:
-            log.warning("%s: the existing files do not pass the checks (%s); landing again", name, exc)
-        else:
-            log.info("%s: already landed and checked, skipped: %s", name, [f["uri"] for f in landed.files])
+        landed = _kept_existing(name, name, wanted, final, run.options)
+        if landed is not None:
             return landed, _recorded_entries(rounds)
     total = group["total_requests"]
     merge = _Merge()
@@ -193,7 +189,7 @@ def _land(
     gzip_level = _GZIP_LEVEL if run.options.compression == "gzip" else None
     objects: dict[str | None, AtomicObject] = {}
     targets_all = _targets(run, name, None)
-    try:
+    with _all_or_nothing(name, targets_all, objects):
         later_lines = 0
         for number in range(len(rounds), 0, -1):
             record = rounds[number - 1]
@@ -212,30 +208,10 @@ def _land(
                 f"the merged result has {kept} final line(s) but the group sent {total} original request(s): "
                 "some requests have no line. Nothing was landed."
             )
-        if run.options.overwrite == "error":
-            existing = [p for p in targets_all.values() if p.exists()]
-            if existing:
-                raise _exists_error(existing)
-        for obj in objects.values():
-            obj.commit()
-    except BaseException as exc:
-        for obj in objects.values():
-            obj.discard()
-        if isinstance(exc, OSError) and not isinstance(exc, DestinationExistsError):
-            raise DestinationWriteError(name, [clean_uri(p) for p in targets_all.values()], exc) from exc
-        raise
+        _commit(run, targets_all, objects)
     entries.reverse()
-    files = [
-        FileEntry(
-            batch_id=name,  # the merged file holds lines of every batch of every round
-            uri=obj.uri,
-            result_type=key,
-            lines=obj.lines,
-            bytes=obj.bytes,
-            sha256=obj.sha256,
-        )
-        for key, obj in objects.items()
-    ]
+    # The merged file holds lines of every batch of every round: it is named, not a batch id.
+    files = file_entries(name, objects)
     return _Landed(files=files, counts=merge.counts, usage=merge.usage), entries
 
 
@@ -264,7 +240,9 @@ def _land_round(
                 f"{recorded[index]}; pass the create operator's return value unchanged",
                 batch_id=batch_id,
             )
-        accepted, checker = _batch_with_retries(run, merge, batch, expected, number, label)
+        accepted, checker = _with_retries(
+            run, label, functools.partial(_read_batch, run, merge, batch, expected, number, label)
+        )
         try:
             for key, spool in accepted.spools.items():
                 spool.seek(0)
@@ -299,29 +277,6 @@ def _land_round(
         resubmitted=int(record.get("resubmitted", 0)),
     )
     return entry, replaced, lines
-
-
-def _batch_with_retries(
-    run: _Run, merge: _Merge, batch: MessageBatch, expected: dict[str, int], number: int, label: str
-) -> tuple[_BatchPass, ResultChecker]:
-    attempt = 1
-    while True:
-        try:
-            return _read_batch(run, merge, batch, expected, number, label)
-        except Exception as exc:
-            if attempt >= run.options.max_attempts or not _retryable(exc):
-                raise
-            delay = exponential_backoff(run.options.retry_backoff, attempt - 1)
-            log.warning(
-                "%s: results download %d/%d failed (%s); fetching again from the start in %.1f s",
-                label,
-                attempt,
-                run.options.max_attempts,
-                exc,
-                delay,
-            )
-            time.sleep(delay)
-            attempt += 1
 
 
 def _read_batch(

@@ -144,13 +144,18 @@ def test_a_rerun_with_skip_keeps_the_checked_merged_file(
     assert [r["batch_ids"] for r in again["rounds"]] == [r["batch_ids"] for r in first["rounds"]]
 
 
+def one_round(hook: BatchHook, requests: list[Any]) -> BatchGroup:
+    """A group with rounds whose round 1 is one ended batch of ``requests``."""
+    batch_id = hook.create(requests).id
+    group = first_round(new_group([batch_id], [len(requests)], "f" * 64))
+    return group_of([batch_snapshot(hook.retrieve(batch_id))], group)
+
+
 def test_a_resent_request_that_had_succeeded_is_refused(
     hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     requests = list(requests_for("tamper", 4))
-    first = hook.create(requests).id
-    group = first_round(new_group([first], [4], "f" * 64))
-    group = group_of([batch_snapshot(hook.retrieve(first))], group)
+    group = one_round(hook, requests)
     second = hook.create(requests[:1]).id
     group = next_round(group, [second], [1], Resubmit({"tamper-0"}, errored=1))
     group = group_of([batch_snapshot(hook.retrieve(second))], group)
@@ -164,10 +169,7 @@ def test_a_resent_request_that_had_succeeded_is_refused(
 def test_a_group_whose_rounds_miss_requests_is_refused(
     hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
-    requests = list(requests_for("short", 3))
-    first = hook.create(requests).id
-    group = first_round(new_group([first], [3], "f" * 64))
-    group = group_of([batch_snapshot(hook.retrieve(first))], group)
+    group = one_round(hook, list(requests_for("short", 3)))
     group["total_requests"] = 4
     with pytest.raises(ResultsCheckError, match=r"3 final line.*4 original request"):
         hook.land_results(group, f"file://{tmp_path}/out/", **FAST)
