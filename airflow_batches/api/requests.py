@@ -15,7 +15,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -47,10 +47,12 @@ _READ_CHUNK = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class EncodedRequest:
-    """One valid request as compact JSON bytes, ready to go into a body."""
+    """One valid request as compact JSON bytes, ready to go into a body (plus what a cost plan needs)."""
 
     custom_id: str
     data: bytes
+    model: str
+    max_tokens: int
 
 
 class RequestEncoder:
@@ -164,7 +166,7 @@ class RequestEncoder:
                 )
             )
             return None
-        return EncodedRequest(custom_id, data)
+        return EncodedRequest(custom_id, data, params["model"], params["max_tokens"])
 
     def _check_custom_id(self, request: Mapping[Any, Any], where: dict[str, Any]) -> str | None:
         fix = "use 1-64 characters from a-z, A-Z, 0-9, '_' and '-', unique within the input"
@@ -381,6 +383,7 @@ def spool_batches(
     default_model: str | None = None,
     spool_dir: str | os.PathLike[str] | None = None,
     max_problems: int = MAX_PROBLEMS_SHOWN,
+    observe: Callable[[EncodedRequest], None] | None = None,
 ) -> list[SpooledBatch]:
     """Validate ``items`` and write them as one or more ready-to-send batch bodies, in one pass.
 
@@ -388,6 +391,7 @@ def spool_batches(
     lines are skipped but counted). A new batch starts whenever the next request would exceed
     ``max_requests`` or ``max_bytes`` (measured on the whole body). Raises ``RequestValidationError`` with
     every problem found (and leaves no file behind) if any request breaks a rule or there is none.
+    ``observe`` is called with every request written (e.g. to tally a cost plan in the same pass).
     """
     if not 1 <= max_requests <= MAX_REQUESTS_PER_BATCH:
         raise InvalidInputError(
@@ -421,6 +425,8 @@ def spool_batches(
             if current is None:
                 current = _SpoolFile(spool_dir)
             current.add(encoded)
+            if observe is not None:
+                observe(encoded)
         if current is not None:
             batches.append(current.finish())
             current = None

@@ -10,13 +10,17 @@ Flow of one try:
 3. Push the batch group to XCom, check the batches' state (all ended: finish now), then wait: defer to
    ``BatchTrigger`` (``deferrable=True``) or run the same trigger in the worker.
 4. ``execute_complete`` validates the event, cancels on timeout only when ``cancel_on_timeout``, applies the
-   partial-failure policy (``airflow_batches.outcome``) and returns the group with its final counts.
+   partial-failure policy (``airflow_batches.outcome``) and returns the group with its final counts (and,
+   with ``report_cost``, the cost of the usage the results report).
+
+``dry_run`` stops after step 1 and returns the plan (``operators/cost_plan.py``); ``max_cost_usd`` checks the
+same plan between steps 1 and 2, before anything is sent.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY, AirflowFailException, BaseOperator, conf
@@ -27,10 +31,25 @@ from airflow_batches.api.errors import (
     NotFoundError,
     RequestValidationError,
 )
-from airflow_batches.api.requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, SpooledBatch, spool_batches
+from airflow_batches.api.requests import (
+    MAX_BATCH_BYTES,
+    MAX_REQUESTS_PER_BATCH,
+    EncodedRequest,
+    SpooledBatch,
+    spool_batches,
+)
 from airflow_batches.api.retry import is_transient
+from airflow_batches.cost.input_tokens import DEFAULT_COUNT_CONCURRENCY
+from airflow_batches.cost.tally import DEFAULT_SAMPLE_SIZE, RequestTally
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.cancelling import cancel_unfinished
+from airflow_batches.operators.cost_plan import (
+    BatchBudgetExceededError,
+    check_budget,
+    plan_submission,
+    reported_cost,
+    validate_cost_settings,
+)
 from airflow_batches.operators.group import new_group, with_state
 from airflow_batches.operators.request_source import as_literal, describe_source, iter_request_items
 from airflow_batches.operators.waiting import (
@@ -47,7 +66,12 @@ from airflow_batches.triggers.events import validate_event
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["BatchCreateAmbiguousError", "BatchCreateOperator", "BatchRequestsInvalidError"]
+__all__ = [
+    "BatchBudgetExceededError",
+    "BatchCreateAmbiguousError",
+    "BatchCreateOperator",
+    "BatchRequestsInvalidError",
+]
 
 
 class BatchRequestsInvalidError(AirflowFailException):
@@ -81,9 +105,21 @@ class BatchCreateOperator(BaseOperator):
     :param on_all_canceled: what to do when every request was canceled: ``fail``, ``skip`` or ``succeed``.
     :param max_requests_per_batch: split the input into batches of at most this many requests.
     :param max_bytes_per_batch: ... and at most this many bytes of request body.
+    :param dry_run: validate and split as a real run does, send no batch, and return the plan: batches,
+        requests, per model the input tokens, the sum of ``max_tokens`` and the cost range at batch prices.
+    :param max_cost_usd: fail before anything is sent when the plan's maximum (input plus every request
+        using all of its ``max_tokens``) is above this many US dollars, or a model has no price.
+    :param prices: ``{model: {"input": ..., "output": ..., "cache_write": ..., "cache_read": ...}}`` in USD
+        per million tokens at batch prices, over the package's table (``airflow_batches.cost.prices``).
+    :param count_tokens: count input tokens with the API's free ``count_tokens`` endpoint for a plan (a
+        deterministic sample of ``count_sample_size`` requests per model, scaled by bytes); ``False``
+        estimates them locally without any request.
+    :param report_cost: once the batches have ended, read their results (not stored) and add the cost of
+        the usage they report to the return value as ``cost``.
 
     Returns the batch group (``batch_ids``, ``request_counts``, ``total_requests``, ``fingerprint``,
-    ``processing_status``, ``counts``), which ``BatchSensor`` and ``BatchResultsOperator`` accept unchanged.
+    ``processing_status``, ``counts``, and ``cost`` after waiting with ``report_cost``), which ``BatchSensor``
+    and ``BatchResultsOperator`` accept unchanged; with ``dry_run`` the plan instead.
     """
 
     template_fields: Sequence[str] = ("requests", "default_model")
@@ -106,6 +142,13 @@ class BatchCreateOperator(BaseOperator):
         max_requests_per_batch: int = MAX_REQUESTS_PER_BATCH,
         max_bytes_per_batch: int = MAX_BATCH_BYTES,
         max_poll_errors: int = DEFAULT_MAX_POLL_ERRORS,
+        dry_run: bool = False,
+        max_cost_usd: float | None = None,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
+        count_tokens: bool = True,
+        count_sample_size: int = DEFAULT_SAMPLE_SIZE,
+        count_concurrency: int = DEFAULT_COUNT_CONCURRENCY,
+        report_cost: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -121,6 +164,15 @@ class BatchCreateOperator(BaseOperator):
                 f"max_bytes_per_batch must be between 1 and {MAX_BATCH_BYTES}, got {max_bytes_per_batch!r}"
             )
         validate_policy(max_failure_ratio, on_all_canceled)
+        self.max_cost_usd, self.price_table = validate_cost_settings(
+            max_cost_usd, prices, count_sample_size, count_concurrency
+        )
+        self.prices = prices
+        self.plan_only = dry_run  # not ``self.dry_run``: BaseOperator.dry_run() is a method
+        self.count_tokens = count_tokens
+        self.count_sample_size = count_sample_size
+        self.count_concurrency = count_concurrency
+        self.report_cost = report_cost
         self.requests = as_literal(requests)
         self.conn_id = conn_id
         self.default_model = default_model
@@ -143,6 +195,8 @@ class BatchCreateOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = self.hook
+        if self.plan_only:
+            return self._dry_run(hook)
         group, ledger = self._submit(context, hook)
         self._batch_ids = list(group["batch_ids"])
         # Downstream tasks and humans see the ids while the task waits (and after a crash while waiting).
@@ -210,10 +264,31 @@ class BatchCreateOperator(BaseOperator):
             self.log.warning("Task killed; cancelling batches %s (cancel_on_kill=True).", self._batch_ids)
             cancel_unfinished(self.hook, self._batch_ids)
 
+    def _dry_run(self, hook: BatchHook) -> dict[str, Any]:
+        tally = RequestTally(self.count_sample_size)
+        with contextlib.ExitStack() as stack:
+            spooled = self._spool(describe_source(self.requests), observe=tally)
+            for part in spooled:
+                stack.callback(part.cleanup)
+            plan = self._plan(hook, spooled, tally)
+        self.log.info("Dry run: nothing was sent. Plan: %s", plan)
+        return plan
+
+    def _plan(self, hook: BatchHook, spooled: list[SpooledBatch], tally: RequestTally) -> dict[str, Any]:
+        return plan_submission(
+            hook,
+            spooled,
+            tally,
+            self.price_table,
+            count_tokens=self.count_tokens,
+            concurrency=self.count_concurrency,
+        )
+
     def _submit(self, context: Context, hook: BatchHook) -> tuple[dict[str, Any], CreateLedger]:
         source = describe_source(self.requests)
+        tally = RequestTally(self.count_sample_size) if self.max_cost_usd is not None else None
         with contextlib.ExitStack() as stack:
-            spooled = self._spool(source)
+            spooled = self._spool(source, observe=tally)
             for part in spooled:
                 stack.callback(part.cleanup)
             self.log.info(
@@ -223,6 +298,8 @@ class BatchCreateOperator(BaseOperator):
                 len(spooled),
                 ", ".join(f"{p.request_count} requests / {p.nbytes} bytes" for p in spooled),
             )
+            if tally is not None and self.max_cost_usd is not None:
+                check_budget(self._plan(hook, spooled, tally), self.max_cost_usd)
             ledger = CreateLedger.load(
                 context.get("task_state_store"),
                 [(p.fingerprint, p.request_count) for p in spooled],
@@ -258,13 +335,16 @@ class BatchCreateOperator(BaseOperator):
             return False
         return True
 
-    def _spool(self, source: str) -> list[SpooledBatch]:
+    def _spool(
+        self, source: str, observe: Callable[[EncodedRequest], None] | None = None
+    ) -> list[SpooledBatch]:
         try:
             return spool_batches(
                 iter_request_items(self.requests),
                 max_requests=self.max_requests_per_batch,
                 max_bytes=self.max_bytes_per_batch,
                 default_model=self.default_model,
+                observe=observe,
             )
         except RequestValidationError as exc:
             raise BatchRequestsInvalidError(f"The requests from {source} are invalid. {exc}") from None
@@ -304,4 +384,6 @@ class BatchCreateOperator(BaseOperator):
             batch_ids=list(group["batch_ids"]),
         )
         CreateLedger.discard(context.get("task_state_store"))
+        if self.report_cost:
+            group = {**group, "cost": reported_cost(self.hook, list(group["batch_ids"]), self.price_table)}
         return group

@@ -12,11 +12,12 @@ The destination is declared as an Airflow Asset outlet:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 
+from airflow_batches.cost.prices import validate_prices
 from airflow_batches.results.manifest import Manifest
 from airflow_batches.results.options import Compression, OverwritePolicy
 from airflow_batches.results.sink import clean_uri
@@ -50,6 +51,9 @@ class BatchResultsOperator(BaseOperator):
     :param max_attempts: downloads per batch when the stream breaks.
     :param asset_alias: the name of the ``AssetAlias`` used for a templated destination.
     :param emit_asset: declare the destination as an outlet at all.
+    :param prices: ``{model: {"input": ..., "output": ..., "cache_write": ..., "cache_read": ...}}`` in USD
+        per million tokens at batch prices, over the package's table (``airflow_batches.cost.prices``), for
+        the manifest's ``cost``. Checked when the DAG is parsed.
     """
 
     template_fields: Sequence[str] = ("batch_id", "destination")
@@ -70,8 +74,10 @@ class BatchResultsOperator(BaseOperator):
         max_attempts: int = 3,
         asset_alias: str | None = None,
         emit_asset: bool = True,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
         **kwargs: Any,
     ) -> None:
+        validate_prices(prices)
         if emit_asset and "outlets" not in kwargs:
             kwargs["outlets"] = [_outlet_for(destination, asset_alias)]
         super().__init__(**kwargs)
@@ -86,6 +92,7 @@ class BatchResultsOperator(BaseOperator):
         self.wait_timeout = wait_timeout
         self.max_attempts = max_attempts
         self.emit_asset = emit_asset
+        self.prices = prices
         self._manifest: Manifest | None = None
 
     def execute(self, context: Context) -> Manifest:
@@ -101,6 +108,7 @@ class BatchResultsOperator(BaseOperator):
             wait=self.wait,
             wait_timeout=self.wait_timeout,
             max_attempts=self.max_attempts,
+            prices=self.prices,
         )
         self._manifest = manifest
         if self.emit_asset:

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
@@ -29,6 +29,8 @@ from airflow_batches.api.errors import (
 from airflow_batches.api.models import MessageBatch
 from airflow_batches.api.retry import is_transient
 from airflow_batches.batch_ref import normalize_batch_ids
+from airflow_batches.cost.prices import PriceTable, validate_prices
+from airflow_batches.cost.usage_cost import add_usage, cost_of_usage
 from airflow_batches.results.checker import RESULT_TYPES, USAGE_FIELDS, ResultChecker
 from airflow_batches.results.errors import (
     DestinationExistsError,
@@ -99,6 +101,7 @@ class _Landed:
     files: list[FileEntry]
     counts: dict[str, int]
     usage: dict[str, int]
+    usage_by_model: dict[str, dict[str, int]]
 
 
 @dataclass
@@ -128,6 +131,7 @@ def land_results(
     progress_interval: float = 5.0,
     chunk_bytes: int = 1 << 20,
     block_size: int = 8 << 20,
+    prices: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Manifest:
     """Land the results of one batch or a batch group under ``destination`` and return the manifest.
 
@@ -149,9 +153,12 @@ def land_results(
     :param chunk_bytes: lines are checked and written in groups of about this size; at most a few groups
         are in memory at once.
     :param block_size: the storage write block (the multipart part size on S3).
+    :param prices: ``{model: {"input", "output", "cache_write", "cache_read"}}`` in USD per million tokens
+        at batch prices, over the package's price table, for the manifest's ``cost``.
     """
     _refuse_running_loop()
     batch_ids = normalize_batch_ids(batch_ref)
+    price_table = PriceTable(validate_prices(prices))
     options = _Options(
         split_by_type=split_by_type,
         overwrite=normalize_overwrite(overwrite),
@@ -176,7 +183,7 @@ def land_results(
                 run.landed.append(_land_batch(run, batch_id, f"batch {index}/{len(batch_ids)} {batch_id}"))
         finally:
             runner.run(service.__aexit__(None, None, None))
-    manifest = _manifest(batch_ids, base, run.landed, time.monotonic() - started)
+    manifest = _manifest(batch_ids, base, run.landed, time.monotonic() - started, price_table)
     log.info(
         "landed %d batch(es) under %s: %s lines, %s bytes, counts %s",
         len(batch_ids),
@@ -286,7 +293,12 @@ def _download(
         )
         for key, obj in objects.items()
     ]
-    return _Landed(files=files, counts=dict(checker.counts), usage=dict(checker.usage))
+    return _Landed(
+        files=files,
+        counts=dict(checker.counts),
+        usage=dict(checker.usage),
+        usage_by_model=checker.usage_by_model,
+    )
 
 
 def _write_split(chunk: list[bytes], check: Any, objects: dict[str | None, AtomicObject]) -> None:
@@ -375,7 +387,12 @@ def _verify_existing(
             )
         )
     checker.verify_counts(expected)
-    return _Landed(files=files, counts=dict(checker.counts), usage=dict(checker.usage))
+    return _Landed(
+        files=files,
+        counts=dict(checker.counts),
+        usage=dict(checker.usage),
+        usage_by_model=checker.usage_by_model,
+    )
 
 
 class _StoredFile:
@@ -406,15 +423,21 @@ class _StoredFile:
 
 
 def _manifest(
-    batch_ids: list[str], base: ObjectStoragePath, landed: list[_Landed], duration: float
+    batch_ids: list[str],
+    base: ObjectStoragePath,
+    landed: list[_Landed],
+    duration: float,
+    price_table: PriceTable,
 ) -> Manifest:
     counts = ResultCounts(succeeded=0, errored=0, canceled=0, expired=0)
     usage = UsageTotals(
         input_tokens=0, output_tokens=0, cache_creation_input_tokens=0, cache_read_input_tokens=0
     )
     files: list[FileEntry] = []
+    usage_by_model: dict[str, dict[str, int]] = {}
     for item in landed:
         files.extend(item.files)
+        add_usage(usage_by_model, item.usage_by_model)
         for result_type in RESULT_TYPES:
             counts[result_type] += item.counts[result_type]  # type: ignore[literal-required]
         for name in USAGE_FIELDS:
@@ -427,6 +450,7 @@ def _manifest(
         lines=sum(f["lines"] for f in files),
         bytes=sum(f["bytes"] for f in files),
         usage=usage,
+        cost=cost_of_usage(usage_by_model, price_table),
         duration_seconds=round(duration, 3),
     )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from airflow_batches.cost.usage_cost import CostReport
+
 __all__ = ["FileEntry", "Manifest", "ResultCounts", "UsageTotals"]
 
 
@@ -38,4 +40,5 @@ class Manifest(TypedDict):
     lines: int
     bytes: int
     usage: UsageTotals
+    cost: CostReport  # at batch prices, from the usage above, per model
     duration_seconds: float
