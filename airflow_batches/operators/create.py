@@ -271,7 +271,15 @@ class BatchCreateOperator(BaseOperator):
             for part in spooled:
                 stack.callback(part.cleanup)
             plan = self._plan(hook, spooled, tally)
-        self.log.info("Dry run: nothing was sent. Plan: %s", plan)
+        self.log.info(
+            "Dry run, nothing was sent: %d requests in %d batch(es), cost at batch prices %s (unpriced "
+            "models: %s; input tokens: %s). The plan is the return value.",
+            plan["total_requests"],
+            len(plan["batches"]),
+            plan["cost_usd"],
+            plan["unpriced_models"] or "none",
+            plan["input_tokens_method"],
+        )
         return plan
 
     def _plan(self, hook: BatchHook, spooled: list[SpooledBatch], tally: RequestTally) -> dict[str, Any]:
