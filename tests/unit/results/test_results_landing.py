@@ -100,7 +100,9 @@ def test_the_manifest_cost_is_usage_times_the_prices_given(api: FakeAPI, tmp_pat
 def test_bad_prices_fail_before_anything_is_downloaded(api: FakeAPI, tmp_path: Path) -> None:
     api.add("msgbatch_a", make_lines("a", 1))
     with pytest.raises(ValueError, match=r"prices\['claude-test'\]\['output'\] must be a finite number"):
-        land_results(api, "msgbatch_a", f"file://{tmp_path}", prices={"claude-test": {"input": 1, "output": -1}})
+        land_results(
+            api, "msgbatch_a", f"file://{tmp_path}", prices={"claude-test": {"input": 1, "output": -1}}
+        )
     assert files_under(tmp_path) == []
 
 
