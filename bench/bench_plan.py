@@ -19,14 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench_create import REPO, _maxrss_mb, write_input
+from bench_create import _maxrss_mb, measure, write_input
 
 METHODS = ("spool", "plan-local", "plan-count")
 
@@ -70,15 +69,6 @@ def worker(method: str, input_path: str, base_url: str, api_key: str) -> dict[st
     }
 
 
-def measure(method: str, input_path: Path, base_url: str, api_key: str) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", method, str(input_path), base_url, api_key]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
-    if done.returncode != 0:
-        raise RuntimeError(f"{method} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -95,7 +85,8 @@ def main() -> None:
         input_bytes = write_input(input_path, args.requests, args.request_bytes)
         with run_emulator() as emulator:
             for method in METHODS:
-                rows.append((method, measure(method, input_path, emulator.base_url, emulator.api_key)))
+                figures = measure(method, input_path, emulator.base_url, emulator.api_key, script=__file__)
+                rows.append((method, figures))
 
     baseline = rows[0][1]["seconds"]
     print(

@@ -5,32 +5,30 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import results_support
 
 from airflow_batches.cost.prices import PriceTable
-from airflow_batches.emulator.testing import RunningEmulator, run_emulator
+from airflow_batches.emulator.testing import RunningEmulator
+from airflow_batches.hooks import BatchHook
 from airflow_batches.operators import BatchCreateOperator, BatchResultsOperator
 from airflow_batches.operators.cost_plan import BatchBudgetExceededError
 
 MODEL = "claude-haiku-4-5"  # in the price table: $0.50 in / $2.50 out per million at batch prices
 
 
-@pytest.fixture(scope="module")
-def cost_emulator() -> Iterator[RunningEmulator]:
-    with run_emulator(processing_seconds=0) as running:
-        yield running
+results_emulator = results_support.results_emulator
+hook = results_support.hook
 
 
 @pytest.fixture
-def api(cost_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> RunningEmulator:
-    cost_emulator.reset()
-    conn = {"conn_type": "anthropic", "host": cost_emulator.base_url, "password": cost_emulator.api_key}
-    monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", json.dumps(conn))
-    return cost_emulator
+def api(results_emulator: RunningEmulator, hook: BatchHook) -> RunningEmulator:
+    """The module's emulator (``results_support``), the connection pointing at it, state and stats reset."""
+    results_emulator.reset()
+    return results_emulator
 
 
 def requests(count: int, model: str = MODEL, max_tokens: int = 50) -> list[dict[str, Any]]:
