@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, cast
 
-from airflow.providers.common.compat.sdk import AirflowFailException, AirflowNotFoundException
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_batches.api import BatchAPIError, BatchServiceAsync, RetryPolicy, SpooledBatch
 from airflow_batches.cost.input_tokens import (
@@ -25,13 +25,12 @@ from airflow_batches.cost.plan import budget_problem, build_plan, validate_budge
 from airflow_batches.cost.prices import PriceTable, validate_prices
 from airflow_batches.cost.tally import RequestTally
 from airflow_batches.cost.usage_cost import CostReport, add_usage, cost_of_usage
+from airflow_batches.errors import BatchBudgetExceededError, ConnectionSettingsError
 from airflow_batches.hooks.batch import BatchHook
-from airflow_batches.hooks.connection_settings import ConnectionSettingsError
 from airflow_batches.hooks.sync_runner import run_sync
 from airflow_batches.results.checker import ResultChecker
 
 __all__ = [
-    "BatchBudgetExceededError",
     "check_budget",
     "plan_submission",
     "reported_cost",
@@ -42,10 +41,6 @@ log = logging.getLogger(__name__)
 
 # Counting sends up to sample_size requests per model: let throttling be waited out, not fail the plan.
 COUNT_MAX_RETRIES = 8
-
-
-class BatchBudgetExceededError(AirflowFailException):
-    """The plan's upper bound is above ``max_cost_usd`` (or cannot be priced); nothing was sent."""
 
 
 def validate_cost_settings(

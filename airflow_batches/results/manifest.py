@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from airflow_batches.batch_ref import ResultCounts
 from airflow_batches.cost.usage_cost import CostReport
 
-__all__ = ["FileEntry", "Manifest", "ResultCounts", "UsageTotals"]
+__all__ = ["FileEntry", "Manifest", "UsageTotals"]
 
 
 class FileEntry(TypedDict):
@@ -16,13 +17,6 @@ class FileEntry(TypedDict):
     lines: int
     bytes: int  # as stored (compressed with gzip)
     sha256: str  # of the stored bytes
-
-
-class ResultCounts(TypedDict):
-    succeeded: int
-    errored: int
-    canceled: int
-    expired: int
 
 
 class UsageTotals(TypedDict):
