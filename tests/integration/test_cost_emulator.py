@@ -13,9 +13,9 @@ import results_support
 
 from airflow_batches.cost.prices import PriceTable
 from airflow_batches.emulator.testing import RunningEmulator
+from airflow_batches.errors import BatchBudgetExceededError
 from airflow_batches.hooks import BatchHook
 from airflow_batches.operators import BatchCreateOperator, BatchResultsOperator
-from airflow_batches.errors import BatchBudgetExceededError
 
 MODEL = "claude-haiku-4-5"  # in the price table: $0.50 in / $2.50 out per million at batch prices
 
