@@ -45,6 +45,48 @@ _REQUEST_KEYS = frozenset({"custom_id", "params"})
 _READ_CHUNK = 1 << 20
 
 
+@dataclass(frozen=True)
+class _ParamRule:
+    """A rule for one field of ``params``: ``problem`` (formatted with ``value``) says what is wrong."""
+
+    name: str
+    valid: Callable[[Any], bool]
+    problem: str
+    fix: str
+    required: bool = True  # a required field that is missing (or null) reads "is required"
+
+
+# The request-body rules of the API reference (docs.anthropic.com/en/api/creating-message-batches) checked
+# locally, one row per field.
+_PARAM_RULES = (
+    _ParamRule(
+        "model",
+        lambda v: isinstance(v, str) and bool(v),
+        "must be a non-empty string, got {value!r:.80}",
+        'set "model" (e.g. "claude-sonnet-4-5") in every request, or pass default_model',
+    ),
+    _ParamRule(
+        "max_tokens",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "must be an integer >= 1, got {value!r:.80} (0, the cache pre-warm, is not supported in batches)",
+        'set "max_tokens" to the largest reply you accept, e.g. 1024',
+    ),
+    _ParamRule(
+        "messages",
+        lambda v: isinstance(v, list) and bool(v),
+        "must be a non-empty list of messages",
+        'add "messages": [{"role": "user", "content": "..."}]',
+    ),
+    _ParamRule(
+        "stream",
+        lambda v: v is False,
+        "must not be set (got {value!r:.80}): batch requests are not streamed",
+        'remove "stream" from params',
+        required=False,
+    ),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class EncodedRequest:
     """One valid request as compact JSON bytes, ready to go into a body (plus what a cost plan needs)."""
@@ -82,10 +124,11 @@ class RequestEncoder:
         """True once more problems were found than are reported: further input need not be read."""
         return self.found > len(self.problems)
 
-    def report(self, problem: ValidationProblem) -> None:
+    def report(self, rule: str, **where: Any) -> None:
+        """Record a broken rule; ``where`` are :class:`ValidationProblem`'s place and fix fields."""
         self.found += 1
         if len(self.problems) < self.max_problems:
-            self.problems.append(problem)
+            self.problems.append(ValidationProblem(rule, **where))
 
     def error(self) -> RequestValidationError:
         return RequestValidationError(list(self.problems), truncated=self.truncated)
@@ -97,11 +140,9 @@ class RequestEncoder:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             snippet = bytes(raw[:80]) if isinstance(raw, bytes) else raw[:80]
             self.report(
-                ValidationProblem(
-                    f"not valid JSON ({exc}); the line starts with {snippet!r}",
-                    line=line,
-                    fix='write one JSON object per line: {"custom_id": ..., "params": {...}}',
-                )
+                f"not valid JSON ({exc}); the line starts with {snippet!r}",
+                line=line,
+                fix='write one JSON object per line: {"custom_id": ..., "params": {...}}',
             )
             return None
         return self._encode(request, line=line, item=None)
@@ -114,13 +155,10 @@ class RequestEncoder:
         where: dict[str, Any] = {"line": line, "item": item}
         if not isinstance(request, Mapping):
             self.report(
-                ValidationProblem(
-                    "a request must be an object with 'custom_id' and 'params', "
-                    f"got {type(request).__name__}",
-                    fix='write it as {"custom_id": "...", "params": {"model": ..., "max_tokens": ..., '
-                    '"messages": [...]}}',
-                    **where,
-                )
+                f"a request must be an object with 'custom_id' and 'params', got {type(request).__name__}",
+                fix='write it as {"custom_id": "...", "params": {"model": ..., "max_tokens": ..., '
+                '"messages": [...]}}',
+                **where,
             )
             return None
         problems_before = self.found
@@ -129,12 +167,10 @@ class RequestEncoder:
             where["custom_id"] = custom_id
         for key in sorted(set(request) - _REQUEST_KEYS, key=str):
             self.report(
-                ValidationProblem(
-                    "unknown field: a request has only 'custom_id' and 'params'",
-                    field=str(key),
-                    fix="remove it, or move Messages parameters inside 'params'",
-                    **where,
-                )
+                "unknown field: a request has only 'custom_id' and 'params'",
+                field=str(key),
+                fix="remove it, or move Messages parameters inside 'params'",
+                **where,
             )
         params = self._check_params(request, where)
         if custom_id is None or params is None or self.found > problems_before:
@@ -148,22 +184,18 @@ class RequestEncoder:
             ).encode("utf-8")
         except (TypeError, ValueError) as exc:
             self.report(
-                ValidationProblem(
-                    f"cannot be encoded as JSON: {exc}",
-                    field="params",
-                    fix="use only JSON values (str, int, float, bool, None, list, dict); no NaN or infinity",
-                    **where,
-                )
+                f"cannot be encoded as JSON: {exc}",
+                field="params",
+                fix="use only JSON values (str, int, float, bool, None, list, dict); no NaN or infinity",
+                **where,
             )
             return None
         if len(data) + _EMPTY_BODY_BYTES > self.max_bytes:
             self.report(
-                ValidationProblem(
-                    f"the request alone is {len(data):,} bytes, "
-                    f"over the {self.max_bytes:,}-byte limit of a batch",
-                    fix="shorten this request (e.g. move large documents out of the prompt)",
-                    **where,
-                )
+                f"the request alone is {len(data):,} bytes, "
+                f"over the {self.max_bytes:,}-byte limit of a batch",
+                fix="shorten this request (e.g. move large documents out of the prompt)",
+                **where,
             )
             return None
         return EncodedRequest(custom_id, data, params["model"], params["max_tokens"])
@@ -171,41 +203,35 @@ class RequestEncoder:
     def _check_custom_id(self, request: Mapping[Any, Any], where: dict[str, Any]) -> str | None:
         fix = "use 1-64 characters from a-z, A-Z, 0-9, '_' and '-', unique within the input"
         if "custom_id" not in request:
-            self.report(ValidationProblem("custom_id is missing", field="custom_id", fix=fix, **where))
+            self.report("custom_id is missing", field="custom_id", fix=fix, **where)
             return None
         custom_id = request["custom_id"]
         if not isinstance(custom_id, str):
             self.report(
-                ValidationProblem(
-                    f"custom_id must be a string, got {type(custom_id).__name__} {custom_id!r:.80}",
-                    field="custom_id",
-                    fix=fix,
-                    **where,
-                )
+                f"custom_id must be a string, got {type(custom_id).__name__} {custom_id!r:.80}",
+                field="custom_id",
+                fix=fix,
+                **where,
             )
             return None
         if not _CUSTOM_ID.fullmatch(custom_id):
             self.report(
-                ValidationProblem(
-                    f"custom_id {custom_id!r:.80} does not match ^[a-zA-Z0-9_-]{{1,64}}$ "
-                    f"({len(custom_id)} characters)",
-                    field="custom_id",
-                    fix=fix,
-                    **where,
-                )
+                f"custom_id {custom_id!r:.80} does not match ^[a-zA-Z0-9_-]{{1,64}}$ "
+                f"({len(custom_id)} characters)",
+                field="custom_id",
+                fix=fix,
+                **where,
             )
             return None
         here = f"line {where['line']}" if where["line"] is not None else f"request #{where['item']}"
         first = self._seen.setdefault(custom_id, here)
         if first != here:
             self.report(
-                ValidationProblem(
-                    f"duplicate custom_id (first used at {first}); results are matched by custom_id",
-                    custom_id=custom_id,
-                    field="custom_id",
-                    fix="give every request its own custom_id",
-                    **where,
-                )
+                f"duplicate custom_id (first used at {first}); results are matched by custom_id",
+                custom_id=custom_id,
+                field="custom_id",
+                fix="give every request its own custom_id",
+                **where,
             )
             return None
         return custom_id
@@ -213,80 +239,33 @@ class RequestEncoder:
     def _check_params(self, request: Mapping[Any, Any], where: dict[str, Any]) -> dict[str, Any] | None:
         if "params" not in request:
             self.report(
-                ValidationProblem(
-                    "params is missing",
-                    field="params",
-                    fix="add the Messages request body as 'params' (model, max_tokens, messages, ...)",
-                    **where,
-                )
+                "params is missing",
+                field="params",
+                fix="add the Messages request body as 'params' (model, max_tokens, messages, ...)",
+                **where,
             )
             return None
         raw_params = request["params"]
         if not isinstance(raw_params, Mapping):
             self.report(
-                ValidationProblem(
-                    f"params must be an object, got {type(raw_params).__name__}",
-                    field="params",
-                    fix="pass the Messages request body as a JSON object",
-                    **where,
-                )
+                f"params must be an object, got {type(raw_params).__name__}",
+                field="params",
+                fix="pass the Messages request body as a JSON object",
+                **where,
             )
             return None
         params = dict(raw_params)
-        ok = True
-        model = params.get("model")
-        if model is None and self.default_model is not None:
+        if params.get("model") is None and self.default_model is not None:
             params["model"] = self.default_model
-        elif not isinstance(model, str) or not model:
-            rule = "is required" if model is None else f"must be a non-empty string, got {model!r:.80}"
-            self.report(
-                ValidationProblem(
-                    f"params.model {rule}",
-                    field="params.model",
-                    fix='set "model" (e.g. "claude-sonnet-4-5") in every request, or pass default_model',
-                    **where,
-                )
-            )
-            ok = False
-        max_tokens = params.get("max_tokens")
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            rule = (
-                "is required"
-                if max_tokens is None
-                else f"must be an integer >= 1, got {max_tokens!r:.80} (0, the cache pre-warm, is not "
-                "supported in batches)"
-            )
-            self.report(
-                ValidationProblem(
-                    f"params.max_tokens {rule}",
-                    field="params.max_tokens",
-                    fix='set "max_tokens" to the largest reply you accept, e.g. 1024',
-                    **where,
-                )
-            )
-            ok = False
-        messages = params.get("messages")
-        if not isinstance(messages, list) or not messages:
-            rule = "is required" if messages is None else "must be a non-empty list of messages"
-            self.report(
-                ValidationProblem(
-                    f"params.messages {rule}",
-                    field="params.messages",
-                    fix='add "messages": [{"role": "user", "content": "..."}]',
-                    **where,
-                )
-            )
-            ok = False
-        if "stream" in params and params["stream"] is not False:
-            self.report(
-                ValidationProblem(
-                    f"params.stream must not be set (got {params['stream']!r:.80}): "
-                    "batch requests are not streamed",
-                    field="params.stream",
-                    fix='remove "stream" from params',
-                    **where,
-                )
-            )
+        ok = True
+        for rule in _PARAM_RULES:
+            if not rule.required and rule.name not in params:
+                continue
+            value = params.get(rule.name)
+            if rule.valid(value):
+                continue
+            text = "is required" if rule.required and value is None else rule.problem.format(value=value)
+            self.report(f"params.{rule.name} {text}", field=f"params.{rule.name}", fix=rule.fix, **where)
             ok = False
         return params if ok else None
 
@@ -431,11 +410,7 @@ def spool_batches(
             batches.append(current.finish())
             current = None
         if not batches and not encoder.problems:
-            encoder.report(
-                ValidationProblem(
-                    "no requests: a batch needs at least one", fix="check the input is not empty"
-                )
-            )
+            encoder.report("no requests: a batch needs at least one", fix="check the input is not empty")
         if encoder.problems:
             raise encoder.error()
     except BaseException:
