@@ -10,6 +10,9 @@ only here (:func:`new_group`, :func:`group_of`), so every operator returns the s
      # the create operator adds:
      "request_counts": [n per batch], "total_requests": N, "fingerprint": "<sha256>",
      "cost": CostReport | None,   # after waiting, with report_cost
+     # ... and with resubmit_rounds > 0 (batch_ids and request_counts then cover every round, counts
+     # count each original request once by its final result):
+     "rounds": [{"batch_ids", "request_counts", "resubmitted", "replaces", "counts"}, ...],
      # the sensor adds:
      "batches": [BatchSnapshot, ...]}
 
@@ -31,8 +34,10 @@ __all__ = [
     "BatchGroup",
     "BatchRef",
     "BatchSnapshot",
+    "ReplacedCounts",
     "RequestCounts",
     "ResultCounts",
+    "RoundRecord",
     "aggregate_counts",
     "batch_snapshot",
     "format_counts",
@@ -73,6 +78,23 @@ class BatchSnapshot(TypedDict):
     results_url: str | None
 
 
+class ReplacedCounts(TypedDict):
+    """What the requests a resubmit round sent again had come back as in the round before."""
+
+    errored: int
+    expired: int
+
+
+class RoundRecord(TypedDict):
+    """One round of a create operator with ``resubmit_rounds`` (see ``operators/resubmit.py``)."""
+
+    batch_ids: list[str]
+    request_counts: list[int]
+    resubmitted: int
+    replaces: ReplacedCounts
+    counts: RequestCounts
+
+
 class BatchGroup(TypedDict):
     """The state of a group of batches; see the module docstring for who adds the optional keys."""
 
@@ -84,6 +106,7 @@ class BatchGroup(TypedDict):
     fingerprint: NotRequired[str]
     batches: NotRequired[list[BatchSnapshot]]
     cost: NotRequired[CostReport | None]
+    rounds: NotRequired[list[RoundRecord]]
 
 
 #: A batch id, a list of ids, a :class:`BatchGroup` (or any mapping with ``batch_ids`` or ``batch_id``),

@@ -363,6 +363,7 @@ def spool_batches(
     spool_dir: str | os.PathLike[str] | None = None,
     max_problems: int = MAX_PROBLEMS_SHOWN,
     observe: Callable[[EncodedRequest], None] | None = None,
+    select: Callable[[str], bool] | None = None,
 ) -> list[SpooledBatch]:
     """Validate ``items`` and write them as one or more ready-to-send batch bodies, in one pass.
 
@@ -371,6 +372,9 @@ def spool_batches(
     ``max_requests`` or ``max_bytes`` (measured on the whole body). Raises ``RequestValidationError`` with
     every problem found (and leaves no file behind) if any request breaks a rule or there is none.
     ``observe`` is called with every request written (e.g. to tally a cost plan in the same pass).
+
+    ``select`` (a predicate on ``custom_id``) writes only the requests it accepts, encoded exactly as in a
+    full run (a resubmit round sends the same bytes again); the whole input is still validated.
     """
     if not 1 <= max_requests <= MAX_REQUESTS_PER_BATCH:
         raise InvalidInputError(
@@ -395,6 +399,8 @@ def spool_batches(
                 break
             # After the first problem nothing will be sent: keep validating, stop writing.
             if encoded is None or encoder.problems:
+                continue
+            if select is not None and not select(encoded.custom_id):
                 continue
             if current is not None and (
                 current.count >= max_requests or current.size_with(encoded) > max_bytes

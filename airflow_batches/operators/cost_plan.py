@@ -8,8 +8,9 @@ usable connection, the endpoint refuses) the plan falls back to the local estima
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any, cast
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
@@ -30,12 +31,7 @@ from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.hooks.sync_runner import run_sync
 from airflow_batches.results.checker import ResultChecker
 
-__all__ = [
-    "check_budget",
-    "plan_submission",
-    "reported_cost",
-    "validate_cost_settings",
-]
+__all__ = ["CostSettings", "reported_cost", "validate_cost_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -43,41 +39,74 @@ log = logging.getLogger(__name__)
 COUNT_MAX_RETRIES = 8
 
 
+@dataclass(frozen=True)
+class CostSettings:
+    """The create operator's cost arguments, checked: what a plan needs and the budget it must fit."""
+
+    budget: float | None
+    table: PriceTable
+    count_tokens: bool
+    sample_size: int
+    concurrency: int
+
+    def tally(self) -> RequestTally:
+        return RequestTally(self.sample_size)
+
+    def plan(self, hook: BatchHook, batches: Sequence[SpooledBatch], tally: RequestTally) -> dict[str, Any]:
+        """The plan of ``batches`` (tallied in ``tally`` while spooled): input tokens counted if possible."""
+        note: str | None = None
+        estimates: dict[str, InputEstimate]
+        if not self.count_tokens:
+            note = "count_tokens=False: input tokens estimated locally"
+            estimates = {model: estimate_locally(t) for model, t in tally.models.items()}
+        else:
+            try:
+                counts = _count(hook, tally, self.concurrency)
+            except (BatchAPIError, ConnectionSettingsError, AirflowNotFoundException) as exc:
+                note = f"count_tokens was not possible ({exc}); input tokens estimated locally"
+                log.warning("Token counting failed; estimating locally instead: %s", exc)
+                estimates = {model: estimate_locally(t) for model, t in tally.models.items()}
+            else:
+                estimates = {
+                    model: estimate_from_counts(t, counts[model]) for model, t in tally.models.items()
+                }
+        plan = build_plan(batches, tally.models, estimates, self.table, token_count_note=note)
+        log.info(
+            "Plan: %d requests in %d batch(es), cost at batch prices %s (unpriced models: %s; input "
+            "tokens: %s).",
+            plan["total_requests"],
+            len(plan["batches"]),
+            plan["cost_usd"],
+            plan["unpriced_models"] or "none",
+            plan["input_tokens_method"],
+        )
+        return plan
+
+    def check_budget(self, hook: BatchHook, batches: Sequence[SpooledBatch], tally: RequestTally) -> None:
+        """Raise ``BatchBudgetExceededError`` unless the plan's maximum fits ``budget``."""
+        if self.budget is None:
+            return
+        plan = self.plan(hook, batches, tally)
+        problem = budget_problem(plan, self.budget)
+        if problem is not None:
+            raise BatchBudgetExceededError(problem)
+        log.info("Within budget: at most $%.2f of max_cost_usd=%.2f.", plan["cost_usd"]["max"], self.budget)
+
+
 def validate_cost_settings(
-    max_cost_usd: object, prices: object, sample_size: object, concurrency: object
-) -> tuple[float | None, PriceTable]:
-    """The create operator's cost arguments, checked when the DAG is parsed: (budget, price table)."""
+    max_cost_usd: object, prices: object, count_tokens: bool, sample_size: object, concurrency: object
+) -> CostSettings:
+    """The create operator's cost arguments, checked when the DAG is parsed."""
     for name, value in (("count_sample_size", sample_size), ("count_concurrency", concurrency)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r:.80}")
-    return validate_budget(max_cost_usd), PriceTable(validate_prices(prices))
-
-
-def plan_submission(
-    hook: BatchHook,
-    batches: Sequence[SpooledBatch],
-    tally: RequestTally,
-    table: PriceTable,
-    *,
-    count_tokens: bool,
-    concurrency: int,
-) -> dict[str, Any]:
-    """The plan of ``batches`` (tallied in ``tally`` while spooled): input tokens counted where possible."""
-    note: str | None = None
-    estimates: dict[str, InputEstimate]
-    if not count_tokens:
-        note = "count_tokens=False: input tokens estimated locally"
-        estimates = {model: estimate_locally(t) for model, t in tally.models.items()}
-    else:
-        try:
-            counts = _count(hook, tally, concurrency)
-        except (BatchAPIError, ConnectionSettingsError, AirflowNotFoundException) as exc:
-            note = f"count_tokens was not possible ({exc}); input tokens estimated locally"
-            log.warning("Token counting failed; estimating locally instead: %s", exc)
-            estimates = {model: estimate_locally(t) for model, t in tally.models.items()}
-        else:
-            estimates = {model: estimate_from_counts(t, counts[model]) for model, t in tally.models.items()}
-    return build_plan(batches, tally.models, estimates, table, token_count_note=note)
+    return CostSettings(
+        budget=validate_budget(max_cost_usd),
+        table=PriceTable(validate_prices(prices)),
+        count_tokens=count_tokens,
+        sample_size=cast(int, sample_size),
+        concurrency=cast(int, concurrency),
+    )
 
 
 def _count(hook: BatchHook, tally: RequestTally, concurrency: int) -> dict[str, list[int]]:
@@ -90,13 +119,6 @@ def _count(hook: BatchHook, tally: RequestTally, concurrency: int) -> dict[str, 
             return await count_samples(service, tally.models, concurrency=concurrency)
 
     return run_sync(count)
-
-
-def check_budget(plan: Mapping[str, Any], budget: float) -> None:
-    problem = budget_problem(plan, budget)
-    if problem is not None:
-        raise BatchBudgetExceededError(problem)
-    log.info("Within budget: at most $%.2f of max_cost_usd=%.2f.", plan["cost_usd"]["max"], budget)
 
 
 def reported_cost(hook: BatchHook, batch_ids: Sequence[str], table: PriceTable) -> CostReport | None:

@@ -9,12 +9,15 @@ Flow of one try:
    The ledger also keeps when the first try started, so ``timeout`` is one deadline for every try.
 3. Push the batch group to XCom, check the batches' state (all ended: finish now), then wait: defer to
    ``BatchTrigger`` (``deferrable=True``) or run the same trigger in the worker.
-4. ``execute_complete`` validates the event, cancels on timeout only when ``cancel_on_timeout``, applies the
-   partial-failure policy (``airflow_batches.outcome``) and returns the group with its final counts (and,
-   with ``report_cost``, the cost of the usage the results report).
+4. ``execute_complete`` validates the event, cancels on timeout only when ``cancel_on_timeout``.
+5. With ``resubmit_rounds``: the ended round's results are streamed to find the requests worth sending again
+   (``operators/resubmit.py``); they are spooled again from the original input (same bytes), created under
+   that round's ledger and waited for (steps 2-4), up to ``resubmit_rounds`` times.
+6. The partial-failure policy (``airflow_batches.outcome``) judges the final results; the group is returned
+   (with ``report_cost``, with the cost of the usage every round's results report).
 
 ``dry_run`` stops after step 1 and returns the plan (``operators/cost_plan.py``); ``max_cost_usd`` checks the
-same plan between steps 1 and 2, before anything is sent.
+plan of each round's batches between steps 1 and 2 (and 5 and 2), before anything of it is sent.
 """
 
 from __future__ import annotations
@@ -34,27 +37,29 @@ from airflow_batches.api.errors import (
 from airflow_batches.api.requests import (
     MAX_BATCH_BYTES,
     MAX_REQUESTS_PER_BATCH,
-    EncodedRequest,
     SpooledBatch,
     spool_batches,
 )
 from airflow_batches.api.retry import is_transient
-from airflow_batches.batch_ref import BatchGroup, group_of, new_group
+from airflow_batches.batch_ref import BatchGroup, BatchSnapshot, batch_snapshot, group_of, new_group
 from airflow_batches.cost.input_tokens import DEFAULT_COUNT_CONCURRENCY
 from airflow_batches.cost.tally import DEFAULT_SAMPLE_SIZE, RequestTally
 from airflow_batches.errors import BatchCreateAmbiguousError, BatchRequestsInvalidError
 from airflow_batches.events import validate_event
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.cancelling import cancel_unfinished
-from airflow_batches.operators.cost_plan import (
-    check_budget,
-    plan_submission,
-    reported_cost,
-    validate_cost_settings,
-)
+from airflow_batches.operators.cost_plan import reported_cost, validate_cost_settings
 from airflow_batches.operators.request_source import as_literal, describe_source, iter_request_items
+from airflow_batches.operators.resubmit import (
+    DEFAULT_RESUBMIT_ERROR_TYPES,
+    find_resubmittable,
+    first_round,
+    next_round,
+    round_ended,
+    validate_resubmit,
+)
 from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
-from airflow_batches.reattach import CreateLedger, group_fingerprint
+from airflow_batches.reattach import CreateLedger, group_fingerprint, round_key
 from airflow_batches.triggers.batch import BatchTrigger
 from airflow_batches.waiting import (
     DEFAULT_MAX_POLL_ERRORS,
@@ -94,6 +99,13 @@ class BatchCreateOperator(BaseOperator):
     :param on_all_canceled: what to do when every request was canceled: ``fail``, ``skip`` or ``succeed``.
     :param max_requests_per_batch: split the input into batches of at most this many requests.
     :param max_bytes_per_batch: ... and at most this many bytes of request body.
+    :param resubmit_rounds: once every batch ended, send the requests that came back ``expired`` or
+        ``errored`` with a type in ``resubmit_error_types`` again (the original requests, byte for byte,
+        read again from the input), up to this many follow-up rounds. A round with nothing to resend is
+        not created; canceled requests are never resent. Needs ``wait_for_completion``.
+    :param resubmit_error_types: the error types worth a second try (default overloaded, api, rate-limit
+        and timeout errors); ``invalid_request_error``, ``authentication_error`` and ``permission_error``
+        are refused.
     :param dry_run: validate and split as a real run does, send no batch, and return the plan: batches,
         requests, per model the input tokens, the sum of ``max_tokens`` and the cost range at batch prices.
     :param max_cost_usd: fail before anything is sent when the plan's maximum (input plus every request
@@ -107,8 +119,10 @@ class BatchCreateOperator(BaseOperator):
         the usage they report to the return value as ``cost``.
 
     Returns the batch group (``batch_ids``, ``request_counts``, ``total_requests``, ``fingerprint``,
-    ``processing_status``, ``counts``, and ``cost`` after waiting with ``report_cost``), which ``BatchSensor``
-    and ``BatchResultsOperator`` accept unchanged; with ``dry_run`` the plan instead.
+    ``processing_status``, ``counts``; with ``resubmit_rounds`` also ``rounds``, ``batch_ids`` then being
+    every round's batches and ``counts`` each request once by its final result; ``cost`` after waiting with
+    ``report_cost``), which ``BatchSensor`` and ``BatchResultsOperator`` accept unchanged; with ``dry_run``
+    the plan instead.
     """
 
     template_fields: Sequence[str] = ("requests", "default_model")
@@ -138,9 +152,17 @@ class BatchCreateOperator(BaseOperator):
         count_sample_size: int = DEFAULT_SAMPLE_SIZE,
         count_concurrency: int = DEFAULT_COUNT_CONCURRENCY,
         report_cost: bool = True,
+        resubmit_rounds: int = 0,
+        resubmit_error_types: Sequence[str] = DEFAULT_RESUBMIT_ERROR_TYPES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.resubmit_error_types = validate_resubmit(resubmit_rounds, resubmit_error_types)
+        if resubmit_rounds and not wait_for_completion:
+            raise ValueError(
+                "resubmit_rounds needs wait_for_completion=True: the failed requests are known only once "
+                "every batch has ended"
+            )
         validate_wait_settings(poll_interval, timeout)
         validate_max_poll_errors(max_poll_errors)
         if not 1 <= max_requests_per_batch <= MAX_REQUESTS_PER_BATCH:
@@ -153,14 +175,10 @@ class BatchCreateOperator(BaseOperator):
                 f"max_bytes_per_batch must be between 1 and {MAX_BATCH_BYTES}, got {max_bytes_per_batch!r}"
             )
         validate_policy(max_failure_ratio, on_all_canceled)
-        self.max_cost_usd, self.price_table = validate_cost_settings(
-            max_cost_usd, prices, count_sample_size, count_concurrency
+        self.cost = validate_cost_settings(
+            max_cost_usd, prices, count_tokens, count_sample_size, count_concurrency
         )
-        self.prices = prices
         self.plan_only = dry_run  # not ``self.dry_run``: BaseOperator.dry_run() is a method
-        self.count_tokens = count_tokens
-        self.count_sample_size = count_sample_size
-        self.count_concurrency = count_concurrency
         self.report_cost = report_cost
         self.requests = as_literal(requests)
         self.conn_id = conn_id
@@ -176,6 +194,7 @@ class BatchCreateOperator(BaseOperator):
         self.max_requests_per_batch = max_requests_per_batch
         self.max_bytes_per_batch = max_bytes_per_batch
         self.max_poll_errors = max_poll_errors
+        self.resubmit_rounds = resubmit_rounds
         self._batch_ids: list[str] = []
 
     @property
@@ -187,28 +206,41 @@ class BatchCreateOperator(BaseOperator):
         if self.plan_only:
             return self._dry_run(hook)
         group, ledger = self._submit(context, hook)
+        if self.resubmit_rounds:
+            group = first_round(group)
         self._batch_ids = list(group["batch_ids"])
         # Downstream tasks and humans see the ids while the task waits (and after a crash while waiting).
         context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=group)
         if not self.wait_for_completion:
             CreateLedger.discard(context.get("task_state_store"))
             return group
+        return self._wait(context, hook, group, ledger.deadline(self.timeout))
 
+    def _round_batch_ids(self, group: BatchGroup) -> list[str]:
+        rounds = group.get("rounds")
+        return list(rounds[-1]["batch_ids"]) if rounds else list(group["batch_ids"])
+
+    def _wait(
+        self, context: Context, hook: BatchHook, group: BatchGroup, deadline: float | None
+    ) -> BatchGroup:
+        """Wait for the current round's batches (deferring or in the worker), then end the round."""
+        batch_ids = self._round_batch_ids(group)
         try:
-            group = group_of([hook.retrieve(batch_id) for batch_id in self._batch_ids], group)
+            batches = [batch_snapshot(hook.retrieve(batch_id)) for batch_id in batch_ids]
         except BatchAPIError as exc:
             if not is_transient(exc):
                 raise
             self.log.warning("Could not check the batches' state before waiting (%s); waiting anyway.", exc)
-        if group["processing_status"] == "ended":
-            self.log.info("Every batch has already ended; not waiting.")
-            return self._finish(context, group)
+        else:
+            if all(b["processing_status"] == "ended" for b in batches):
+                self.log.info("Every batch has already ended; not waiting.")
+                return self._end_round(context, hook, group, batches, deadline)
 
         trigger = BatchTrigger(
-            batch_id=self._batch_ids,
+            batch_id=batch_ids,
             conn_id=self.conn_id,
             poll_interval=self.poll_interval,
-            deadline=ledger.deadline(self.timeout),
+            deadline=deadline,
             cancel_on_kill=self.cancel_on_kill,
             max_poll_errors=self.max_poll_errors,
         )
@@ -216,12 +248,14 @@ class BatchCreateOperator(BaseOperator):
             self.defer(
                 trigger=trigger,
                 method_name="execute_complete",
-                kwargs={"group": group},
+                kwargs={"group": group, "deadline": deadline},
                 timeout=deferral_timeout(trigger.deadline, self.poll_interval),
             )
-        return self.execute_complete(context, wait_blocking(trigger), group=group)
+        return self.execute_complete(context, wait_blocking(trigger), group=group, deadline=deadline)
 
-    def execute_complete(self, context: Context, event: Any, group: BatchGroup | None = None) -> BatchGroup:
+    def execute_complete(
+        self, context: Context, event: Any, group: BatchGroup | None = None, deadline: float | None = None
+    ) -> BatchGroup:
         checked = validate_event(event)
         if group is None:
             # dag.test() resumes with the event alone; the group pushed before deferring is still in XCom
@@ -241,7 +275,50 @@ class BatchCreateOperator(BaseOperator):
                 "or wait for them with BatchSensor."
             )
         raise_for_event(checked)
-        return self._finish(context, group_of(checked["batches"], group))
+        if group is None or not group.get("rounds"):
+            return self._finish(context, group_of(checked["batches"], group))
+        if deadline is None and self.timeout is not None:
+            started = CreateLedger.started_at(context.get("task_state_store"))
+            deadline = None if started is None else started + self.timeout
+        return self._end_round(context, self.hook, group, checked["batches"], deadline)
+
+    def _end_round(
+        self,
+        context: Context,
+        hook: BatchHook,
+        group: BatchGroup,
+        batches: list[BatchSnapshot],
+        deadline: float | None,
+    ) -> BatchGroup:
+        """The current round ended: start the next one if some requests are worth resending, else finish."""
+        if not group.get("rounds"):
+            return self._finish(context, group_of(batches, group))
+        group = round_ended(group, batches)
+        done = len(group["rounds"])
+        if done > self.resubmit_rounds:
+            return self._finish(context, group)
+        if any(b["cancel_initiated_at"] for b in batches):
+            self.log.warning("Round %d was canceled; its requests are not resubmitted.", done)
+            return self._finish(context, group)
+        found = find_resubmittable(hook, batches, self.resubmit_error_types)
+        if not found.custom_ids:
+            self.log.info("Round %d left nothing to resubmit.", done)
+            return self._finish(context, group)
+        self.log.info(
+            "Round %d: resubmitting %d request(s) (%d errored with %s, %d expired) as round %d of %d.",
+            done,
+            len(found.custom_ids),
+            found.errored,
+            ", ".join(self.resubmit_error_types),
+            found.expired,
+            done + 1,
+            self.resubmit_rounds + 1,
+        )
+        batch_ids, request_counts = self._submit_round(context, hook, done + 1, found.custom_ids)
+        group = next_round(group, batch_ids, request_counts, found)
+        self._batch_ids = list(group["batch_ids"])
+        context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=group)
+        return self._wait(context, hook, group, deadline)
 
     def on_kill(self) -> None:
         # Only the blocking path gets here; a deferred task is cancelled by the trigger's on_kill.
@@ -250,61 +327,42 @@ class BatchCreateOperator(BaseOperator):
             cancel_unfinished(self.hook, self._batch_ids)
 
     def _dry_run(self, hook: BatchHook) -> dict[str, Any]:
-        tally = RequestTally(self.count_sample_size)
+        tally = self.cost.tally()
         with contextlib.ExitStack() as stack:
-            spooled = self._spool(describe_source(self.requests), observe=tally)
-            for part in spooled:
-                stack.callback(part.cleanup)
-            plan = self._plan(hook, spooled, tally)
-        self.log.info(
-            "Dry run, nothing was sent: %d requests in %d batch(es), cost at batch prices %s (unpriced "
-            "models: %s; input tokens: %s). The plan is the return value.",
-            plan["total_requests"],
-            len(plan["batches"]),
-            plan["cost_usd"],
-            plan["unpriced_models"] or "none",
-            plan["input_tokens_method"],
-        )
+            plan = self.cost.plan(hook, self._spool(stack, tally=tally), tally)
+        self.log.info("Dry run: nothing was sent; the plan is the return value.")
         return plan
 
-    def _plan(self, hook: BatchHook, spooled: list[SpooledBatch], tally: RequestTally) -> dict[str, Any]:
-        return plan_submission(
-            hook,
-            spooled,
-            tally,
-            self.price_table,
-            count_tokens=self.count_tokens,
-            concurrency=self.count_concurrency,
-        )
-
     def _submit(self, context: Context, hook: BatchHook) -> tuple[BatchGroup, CreateLedger]:
-        source = describe_source(self.requests)
-        tally = RequestTally(self.count_sample_size) if self.max_cost_usd is not None else None
         with contextlib.ExitStack() as stack:
-            spooled = self._spool(source, observe=tally)
-            for part in spooled:
-                stack.callback(part.cleanup)
-            self.log.info(
-                "Validated %d requests from %s into %d batch(es): %s",
-                sum(p.request_count for p in spooled),
-                source,
-                len(spooled),
-                ", ".join(f"{p.request_count} requests / {p.nbytes} bytes" for p in spooled),
-            )
-            if tally is not None and self.max_cost_usd is not None:
-                check_budget(self._plan(hook, spooled, tally), self.max_cost_usd)
-            ledger = CreateLedger.load(
-                context.get("task_state_store"),
-                [(p.fingerprint, p.request_count) for p in spooled],
-                where=f"task {self.task_id}",
-            )
-            batch_ids = [self._create_part(hook, ledger, index, part) for index, part in enumerate(spooled)]
+            spooled = self._spool(stack, check_budget_with=hook)
+            ledger, batch_ids = self._create_all(context, hook, spooled, round_number=1)
             group = new_group(
                 batch_ids,
                 [p.request_count for p in spooled],
                 group_fingerprint([p.fingerprint for p in spooled]),
             )
             return group, ledger
+
+    def _submit_round(
+        self, context: Context, hook: BatchHook, round_number: int, custom_ids: set[str]
+    ) -> tuple[list[str], list[int]]:
+        """Create the batches of a follow-up round: the chosen requests, read again from the input."""
+        with contextlib.ExitStack() as stack:
+            spooled = self._spool(stack, select=custom_ids.__contains__, check_budget_with=hook)
+            _, batch_ids = self._create_all(context, hook, spooled, round_number=round_number)
+            return batch_ids, [p.request_count for p in spooled]
+
+    def _create_all(
+        self, context: Context, hook: BatchHook, spooled: list[SpooledBatch], *, round_number: int
+    ) -> tuple[CreateLedger, list[str]]:
+        ledger = CreateLedger.load(
+            context.get("task_state_store"),
+            [(p.fingerprint, p.request_count) for p in spooled],
+            where=f"task {self.task_id}" + (f" (round {round_number})" if round_number > 1 else ""),
+            key=round_key(round_number),
+        )
+        return ledger, [self._create_part(hook, ledger, index, part) for index, part in enumerate(spooled)]
 
     def _reusable(self, hook: BatchHook, batch_id: str) -> bool:
         """An earlier try's batch is reattached unless it was cancelled or deleted since.
@@ -329,18 +387,44 @@ class BatchCreateOperator(BaseOperator):
         return True
 
     def _spool(
-        self, source: str, observe: Callable[[EncodedRequest], None] | None = None
+        self,
+        stack: contextlib.ExitStack,
+        select: Callable[[str], bool] | None = None,
+        *,
+        tally: RequestTally | None = None,
+        check_budget_with: BatchHook | None = None,
     ) -> list[SpooledBatch]:
+        """Validate and spool the input, writing only the ``select``-ed requests; files go with ``stack``.
+
+        With ``check_budget_with`` (the hook) and ``max_cost_usd``, the plan of what was spooled must fit the
+        budget; ``tally`` collects what a plan needs.
+        """
+        source = describe_source(self.requests)
+        if check_budget_with is not None and self.cost.budget is not None:
+            tally = self.cost.tally()
         try:
-            return spool_batches(
+            spooled = spool_batches(
                 iter_request_items(self.requests),
                 max_requests=self.max_requests_per_batch,
                 max_bytes=self.max_bytes_per_batch,
                 default_model=self.default_model,
-                observe=observe,
+                select=select,
+                observe=tally,
             )
         except RequestValidationError as exc:
             raise BatchRequestsInvalidError(f"The requests from {source} are invalid. {exc}") from None
+        for part in spooled:
+            stack.callback(part.cleanup)
+        self.log.info(
+            "Validated %d requests from %s into %d batch(es): %s",
+            sum(p.request_count for p in spooled),
+            source,
+            len(spooled),
+            ", ".join(f"{p.request_count} requests / {p.nbytes} bytes" for p in spooled),
+        )
+        if check_budget_with is not None and tally is not None:
+            self.cost.check_budget(check_budget_with, spooled, tally)
+        return spooled
 
     def _create_part(self, hook: BatchHook, ledger: CreateLedger, index: int, part: SpooledBatch) -> str:
         known = ledger.batch_id(index)
@@ -376,7 +460,7 @@ class BatchCreateOperator(BaseOperator):
             on_all_canceled=self.on_all_canceled,
             batch_ids=list(group["batch_ids"]),
         )
-        CreateLedger.discard(context.get("task_state_store"))
+        CreateLedger.discard(context.get("task_state_store"), rounds=1 + self.resubmit_rounds)
         if self.report_cost:
-            group["cost"] = reported_cost(self.hook, list(group["batch_ids"]), self.price_table)
+            group["cost"] = reported_cost(self.hook, list(group["batch_ids"]), self.cost.table)
         return group
