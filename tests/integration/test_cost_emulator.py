@@ -189,3 +189,17 @@ def test_bad_budgets_and_prices_fail_when_the_operator_is_built() -> None:
         )
     with pytest.raises(ValueError, match="count_sample_size must be an integer >= 1"):
         BatchCreateOperator(task_id="c", requests=[], count_sample_size=0)
+
+
+def test_every_resubmit_round_is_planned_against_the_budget_before_it_is_sent(api: RunningEmulator) -> None:
+    api.set_faults(transient_errored_rate=1.0)  # every request errors on its first submission only
+    operator = BatchCreateOperator(
+        task_id="create", requests=requests(5), max_cost_usd=1.0, resubmit_rounds=1, poll_interval=0.2
+    )
+    group = run(operator)
+
+    stats = api.stats()
+    assert stats["batches_created"] == 2 and group["counts"]["succeeded"] == 5
+    assert stats["requests"]["count_tokens"] == 5 + 5  # round 1 planned, then round 2 planned again
+    # The reported cost covers both rounds: round 1's errored results carry no usage.
+    assert group["cost"]["by_model"][MODEL]["usage"]["input_tokens"] == true_input_tokens(requests(5))
