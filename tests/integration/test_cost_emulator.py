@@ -191,7 +191,9 @@ def test_bad_budgets_and_prices_fail_when_the_operator_is_built() -> None:
         BatchCreateOperator(task_id="c", requests=[], count_sample_size=0)
 
 
-def test_every_resubmit_round_is_planned_against_the_budget_before_it_is_sent(api: RunningEmulator) -> None:
+def test_every_resubmit_round_is_planned_against_the_budget_before_it_is_sent(
+    api: RunningEmulator, tmp_path: Path
+) -> None:
     api.set_faults(transient_errored_rate=1.0)  # every request errors on its first submission only
     operator = BatchCreateOperator(
         task_id="create", requests=requests(5), max_cost_usd=1.0, resubmit_rounds=1, poll_interval=0.2
@@ -203,3 +205,9 @@ def test_every_resubmit_round_is_planned_against_the_budget_before_it_is_sent(ap
     assert stats["requests"]["count_tokens"] == 5 + 5  # round 1 planned, then round 2 planned again
     # The reported cost covers both rounds: round 1's errored results carry no usage.
     assert group["cost"]["by_model"][MODEL]["usage"]["input_tokens"] == true_input_tokens(requests(5))
+
+    # The merged landing (one line per request) reports the cost of every round's usage, as create does.
+    manifest = BatchResultsOperator(
+        task_id="land", batch_id=group, destination=tmp_path.as_uri(), emit_asset=False
+    ).execute({})  # type: ignore[arg-type]
+    assert manifest["cost"] == group["cost"]
