@@ -42,6 +42,7 @@ __all__ = [
     "batch_snapshot",
     "final_counts",
     "format_counts",
+    "group_in",
     "group_of",
     "group_status",
     "iso_z",
@@ -156,6 +157,16 @@ def normalize_batch_ids(value: BatchRef | Any) -> list[str]:
     if not result:
         raise BatchRefError("batch reference names no batch (empty list)")
     return result
+
+
+def group_in(value: BatchRef | Any) -> Mapping[str, Any] | None:
+    """The group ``value`` is (a mapping, or its JSON text), or ``None`` for an id or a list of ids."""
+    if isinstance(value, str) and value.lstrip()[:1] == "{":
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None  # normalize_batch_ids reports it
+    return value if isinstance(value, Mapping) else None
 
 
 def iso_z(value: datetime | float) -> str:

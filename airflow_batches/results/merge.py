@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import tempfile
 import time
@@ -31,7 +30,7 @@ from typing import IO, Any, Unpack
 from airflow.sdk import ObjectStoragePath
 
 from airflow_batches.api.models import RESULT_TYPES, MessageBatch
-from airflow_batches.batch_ref import BatchGroup, BatchRef, ResultCounts, RoundRecord
+from airflow_batches.batch_ref import BatchGroup, BatchRef, ResultCounts, RoundRecord, group_in
 from airflow_batches.cost.prices import PriceTable, validate_prices
 from airflow_batches.cost.usage_cost import add_usage
 from airflow_batches.errors import (
@@ -70,13 +69,8 @@ _SPOOL_READ = 1 << 20
 
 def group_with_rounds(batch_ref: BatchRef | Any) -> BatchGroup | None:
     """The group when ``batch_ref`` is a create operator's group with ``rounds`` (or its JSON text)."""
-    value = batch_ref
-    if isinstance(value, str) and value.lstrip()[:1] == "{":
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return None  # normalize_batch_ids reports it
-    if not isinstance(value, Mapping) or not value.get("rounds"):
+    value = group_in(batch_ref)
+    if value is None or not value.get("rounds"):
         return None
     rounds = value["rounds"]
     if not isinstance(rounds, list) or not all(isinstance(r, Mapping) and r.get("batch_ids") for r in rounds):
