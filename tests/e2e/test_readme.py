@@ -51,6 +51,11 @@ ELSEWHERE = {
     "two-commands": "scripts/demo.sh is setup.sh + scripts/demo.py (tests/e2e/test_demo_e2e.py); "
     "scripts/test.sh is what CI runs",
     "demo-output": "tests/e2e/test_demo_e2e.py checks the demo's output lines",
+    # The cost section's 1,000-request example: its behaviour (plan shape, no batch created, the budget error)
+    # is shown by the cost tests; these exact figures are not regenerated here.
+    "cost-dry-run": "test_cost_emulator.py::test_a_dry_run_returns_the_plan_and_creates_no_batch",
+    "cost-plan-output": "tests/integration/test_cost_emulator.py (plan fields, sampling)",
+    "cost-budget-output": "test_cost_emulator.py::test_a_budget_below_the_plan_fails_before_any_create",
 }
 
 
