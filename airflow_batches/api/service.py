@@ -292,7 +292,7 @@ class BatchServiceAsync:
                 f"batch {batch_id} has ended but the API gave no results_url, so there is nothing to "
                 "download; retrieve it again later, or check it in the Console"
             )
-        url = self._session.resolve(batch.results_url)
+        url = self._session.results_url(batch.results_url, f"{_BATCHES_PATH}/{batch_id}/results")
         return await self._session.request("GET", url, accept="application/binary", stream=True)
 
     def _batch_url(self, batch_id: str, action: str | None = None) -> httpx.URL:

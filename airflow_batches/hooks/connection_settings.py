@@ -4,7 +4,9 @@ Two connection types are read the same way: ours (``anthropic_batches``) and the
 provider's (``anthropic``), so an existing ``anthropic_default`` connection works unchanged. The API key is
 the password, the base URL the host (a bare host gets ``https://``), the rest comes from the extras. For the
 official provider's connections ``anthropic_client_kwargs`` (``timeout``, ``max_retries``,
-``default_headers``, ``base_url``, ``api_key``) is honoured too; our top-level extras win over it.
+``default_headers``, ``base_url``, ``api_key``) is honoured too; our top-level extras win over it. Its
+``model`` extra is the default model, and its ``platform`` and ``workload_identity`` extras are read as
+:mod:`airflow_batches.hooks.platforms` explains: what cannot work fails here, before any request.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_batches.api.service import DEFAULT_BASE_URL
+from airflow_batches.hooks.platforms import ConnectionSettingsError, default_model, platform_target
 
 __all__ = [
     "ConnectionSettings",
@@ -27,15 +30,11 @@ __all__ = [
 ]
 
 
-# Extras of the official provider's connection that concern other features (models, other clouds).
+# Extras of the official provider's connection read by ``platforms`` (or, for other clouds, refused there).
 _FOREIGN_EXTRAS = frozenset(
     {"model", "platform", "workload_identity", "aws_region", "project_id", "region", "resource"}
 )
 _OUR_EXTRAS = frozenset({"anthropic_version", "timeout", "max_retries", "betas", "default_headers"})
-
-
-class ConnectionSettingsError(ValueError):
-    """A connection field that cannot be used; the message names the connection, the field and the fix."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,7 @@ class ConnectionSettings:
     max_retries: int | None = None
     betas: tuple[str, ...] = ()
     default_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    default_model: str | None = None
 
     def pool_key(self) -> str:
         """Names the HTTP pool these settings may share: a hash, so no setting can leak through it."""
@@ -70,7 +70,7 @@ class ConnectionSettings:
 
 
 def _error(conn_id: str, where: str, problem: str, fix: str) -> ConnectionSettingsError:
-    return ConnectionSettingsError(f"connection {conn_id!r}, {where}: {problem}. Fix: {fix}")
+    return ConnectionSettingsError.of(conn_id, where, problem, fix)
 
 
 def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
@@ -166,19 +166,12 @@ def settings_from_connection(
     conn_id: str, *, host: str | None, port: int | None, password: str | None, extra: Mapping[str, Any]
 ) -> ConnectionSettings:
     """Check and convert a connection's fields; raises :class:`ConnectionSettingsError` naming what to fix."""
-    platform = extra.get("platform")
-    if platform and str(platform).lower() != "anthropic":
-        raise _error(
-            conn_id,
-            "extra 'platform'",
-            f"Message Batches are used through the first-party API, not {platform!r}",
-            "use a connection to the Anthropic API (platform 'anthropic' or unset)",
-        )
     client_kwargs = extra.get("anthropic_client_kwargs") or {}
     if not isinstance(client_kwargs, Mapping):
         raise _error(
             conn_id, "extra 'anthropic_client_kwargs'", "is not an object", "give a JSON object or remove it"
         )
+    target = platform_target(conn_id, extra, client_kwargs, host=host, password=password)
 
     def pick(key: str) -> tuple[str, Any]:
         if extra.get(key) is not None:
@@ -190,16 +183,16 @@ def settings_from_connection(
         raise _error(
             conn_id, "extra 'anthropic_version'", f"{version!r} is not a version string", "e.g. 2023-06-01"
         )
-    base_url = client_kwargs.get("base_url") or host
     return ConnectionSettings(
         conn_id=conn_id,
-        base_url=_base_url(conn_id, base_url if isinstance(base_url, str) else None, port),
-        api_key=(client_kwargs.get("api_key") or password or None),
+        base_url=_base_url(conn_id, target.base_url, port),
+        api_key=target.api_key,
         api_version=version.strip() if isinstance(version, str) else None,
         timeout=_timeout(conn_id, *pick("timeout")),
         max_retries=_max_retries(conn_id, *pick("max_retries")),
         betas=_betas(conn_id, extra.get("betas")),
-        default_headers=_headers(conn_id, *pick("default_headers")),
+        default_headers=_headers(conn_id, *pick("default_headers")) + target.headers,
+        default_model=default_model(conn_id, extra.get("model")),
     )
 
 

@@ -30,6 +30,7 @@ from airflow_batches.api.errors import (
 from airflow_batches.api.requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, SpooledBatch, spool_batches
 from airflow_batches.api.retry import is_transient
 from airflow_batches.hooks.batch import BatchHook
+from airflow_batches.ledger_store import ledger_store
 from airflow_batches.operators.cancelling import cancel_unfinished
 from airflow_batches.operators.group import new_group, with_state
 from airflow_batches.operators.request_source import as_literal, describe_source, iter_request_items
@@ -65,7 +66,8 @@ class BatchCreateOperator(BaseOperator):
         XCom value holding one, or the URI / ``ObjectStoragePath`` of a JSONL file with one request per line
         (streamed, never loaded whole; the URI is templated).
     :param conn_id: Airflow connection (conn type ``anthropic_batches`` or ``anthropic``).
-    :param default_model: ``params.model`` for requests that do not set one.
+    :param default_model: ``params.model`` for requests that do not set one; unset, the connection's ``model``
+        extra (as the official provider reads it) is used.
     :param deferrable: wait in the triggerer (frees the worker slot) instead of in the worker.
     :param wait_for_completion: wait until every batch has ended; ``False`` returns right after creating.
     :param poll_interval: seconds between state checks.
@@ -148,7 +150,7 @@ class BatchCreateOperator(BaseOperator):
         # Downstream tasks and humans see the ids while the task waits (and after a crash while waiting).
         context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=group)
         if not self.wait_for_completion:
-            CreateLedger.discard(context.get("task_state_store"))
+            CreateLedger.discard(ledger_store(context))
             return group
 
         try:
@@ -188,7 +190,7 @@ class BatchCreateOperator(BaseOperator):
             pushed = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_RETURN_KEY)
             group = pushed if isinstance(pushed, Mapping) else {"batch_ids": list(checked["batch_ids"])}
         if checked["status"] == "timeout":
-            CreateLedger.restart_clock(context.get("task_state_store"))
+            CreateLedger.restart_clock(ledger_store(context))
         if checked["status"] == "timeout" and self.cancel_on_timeout:
             ended = {b["id"] for b in checked["batches"] if b["processing_status"] == "ended"}
             unfinished = [batch_id for batch_id in checked["batch_ids"] if batch_id not in ended]
@@ -213,7 +215,7 @@ class BatchCreateOperator(BaseOperator):
     def _submit(self, context: Context, hook: BatchHook) -> tuple[dict[str, Any], CreateLedger]:
         source = describe_source(self.requests)
         with contextlib.ExitStack() as stack:
-            spooled = self._spool(source)
+            spooled = self._spool(source, self.default_model or hook.default_model)
             for part in spooled:
                 stack.callback(part.cleanup)
             self.log.info(
@@ -224,7 +226,7 @@ class BatchCreateOperator(BaseOperator):
                 ", ".join(f"{p.request_count} requests / {p.nbytes} bytes" for p in spooled),
             )
             ledger = CreateLedger.load(
-                context.get("task_state_store"),
+                ledger_store(context),
                 [(p.fingerprint, p.request_count) for p in spooled],
                 where=f"task {self.task_id}",
             )
@@ -258,13 +260,13 @@ class BatchCreateOperator(BaseOperator):
             return False
         return True
 
-    def _spool(self, source: str) -> list[SpooledBatch]:
+    def _spool(self, source: str, default_model: str | None) -> list[SpooledBatch]:
         try:
             return spool_batches(
                 iter_request_items(self.requests),
                 max_requests=self.max_requests_per_batch,
                 max_bytes=self.max_bytes_per_batch,
-                default_model=self.default_model,
+                default_model=default_model,
             )
         except RequestValidationError as exc:
             raise BatchRequestsInvalidError(f"The requests from {source} are invalid. {exc}") from None
@@ -303,5 +305,5 @@ class BatchCreateOperator(BaseOperator):
             on_all_canceled=self.on_all_canceled,
             batch_ids=list(group["batch_ids"]),
         )
-        CreateLedger.discard(context.get("task_state_store"))
+        CreateLedger.discard(ledger_store(context))
         return group

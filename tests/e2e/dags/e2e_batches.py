@@ -107,6 +107,12 @@ for crash_at in ("defer", "resume"):
             **RETRY_ONCE,
         )
 
+with DAG("e2e_clear_after_crash", schedule=None, start_date=START, catchup=False):
+    # Run by the real scheduler; no retries: the first try dies after create, then the test clears the task.
+    CrashOnFirstTryCreateOperator(
+        task_id="create", crash_at="defer", requests=requests(3), deferrable=True, poll_interval=1
+    )
+
 with DAG("e2e_cancel_on_kill", schedule=None, start_date=START, catchup=False):
     # The emulator keeps batches in progress for a long time; the execution timeout kills the task.
     create_task(3, deferrable=False, cancel_on_kill=True, execution_timeout=timedelta(seconds=2))

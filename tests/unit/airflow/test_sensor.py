@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import ops_fakes
 import pytest
+from airflow.exceptions import AirflowRescheduleException
 from airflow.providers.common.compat.sdk import (
     AirflowSkipException,
     PokeReturnValue,
     TaskDeferred,
     conf,
 )
-from airflow.sdk.exceptions import AirflowRescheduleException
 
 from airflow_batches.api import BatchServiceAsync
 from airflow_batches.hooks import batch as hook_module

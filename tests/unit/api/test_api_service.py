@@ -356,14 +356,53 @@ async def test_ended_without_results_url(make_service: Callable[..., BatchServic
         "http://api.anthropic.com/v1/messages/batches/msgbatch_01/results",  # other scheme
         "https://api.anthropic.com:8443/v1/messages/batches/msgbatch_01/results",  # other port
         "//evil.example/x",  # scheme-relative: another host
+        "https://gw.example/v1/messages/batches/msgbatch_01/results",  # same origin, outside the base path
     ],
 )
-async def test_results_url_on_another_origin_is_refused(
+async def test_results_url_not_under_the_base_url_is_replaced_by_the_canonical_path(
     url: str, make_service: Callable[..., BatchServiceAsync]
 ) -> None:
-    rec = results_routes(batch_json(status="ended", results_url=url), None)
+    """Behind a gateway results_url names the API's host: the canonical path under the base URL is fetched."""
+    rec = Recorder(
+        {
+            ("GET", "/p/v1/messages/batches/msgbatch_01"): json_response(
+                batch_json(status="ended", results_url=url)
+            ),
+            ("GET", "/p/v1/messages/batches/msgbatch_01/results"): httpx.Response(200, content=CANCELED),
+        }
+    )
+    async with make_service(rec, base_url="https://gw.example/p") as service:
+        assert [line async for line in service.results_lines("msgbatch_01")] == [CANCELED]
+    assert [str(r.url) for r in rec.requests] == [
+        "https://gw.example/p/v1/messages/batches/msgbatch_01",
+        "https://gw.example/p/v1/messages/batches/msgbatch_01/results",
+    ]
+    assert rec.requests[1].headers["x-api-key"] == API_KEY
+
+
+async def test_results_url_under_the_base_url_is_used_as_given(
+    make_service: Callable[..., BatchServiceAsync],
+) -> None:
+    url = "https://gw.example/p/v1/messages/batches/msgbatch_01/results?signed=1"
+    rec = Recorder(
+        {
+            ("GET", "/p/v1/messages/batches/msgbatch_01"): json_response(
+                batch_json(status="ended", results_url=url)
+            ),
+            ("GET", "/p/v1/messages/batches/msgbatch_01/results"): httpx.Response(200, content=CANCELED),
+        }
+    )
+    async with make_service(rec, base_url="https://gw.example/p") as service:
+        assert [line async for line in service.results_lines("msgbatch_01")] == [CANCELED]
+    assert str(rec.requests[1].url) == url
+
+
+async def test_unparseable_results_url_is_refused(make_service: Callable[..., BatchServiceAsync]) -> None:
+    rec = results_routes(
+        batch_json(status="ended", results_url="https://api.anthropic.com/\x00/results"), None
+    )
     async with make_service(rec) as service:
-        with pytest.raises(UnsafeURLError, match="only ever sent"):
+        with pytest.raises(UnsafeURLError, match="not a usable URL"):
             [line async for line in service.results_lines("msgbatch_01")]
     assert len(rec.requests) == 1  # only the retrieve
 
