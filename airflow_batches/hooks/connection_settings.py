@@ -20,11 +20,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_batches.api.service import DEFAULT_BASE_URL
-from airflow_batches.hooks.platforms import ConnectionSettingsError, default_model, platform_target
+from airflow_batches.checks import is_positive_number
+from airflow_batches.hooks.platforms import default_model, platform_target, settings_error
 
 __all__ = [
     "ConnectionSettings",
-    "ConnectionSettingsError",
     "settings_from_connection",
     "unknown_extras",
 ]
@@ -69,10 +69,6 @@ class ConnectionSettings:
         return kwargs
 
 
-def _error(conn_id: str, where: str, problem: str, fix: str) -> ConnectionSettingsError:
-    return ConnectionSettingsError.of(conn_id, where, problem, fix)
-
-
 def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
     text = (host or "").strip()
     if not text:
@@ -83,17 +79,19 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
         parts = urlsplit(text)
         parsed_port = parts.port
     except ValueError as exc:
-        raise _error(
+        raise settings_error(
             conn_id, "host", f"{host!r} is not a URL ({exc})", "use e.g. https://api.anthropic.com"
         ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _error(conn_id, "host", f"{host!r} is not an http(s) URL", "use e.g. https://api.anthropic.com")
+        raise settings_error(
+            conn_id, "host", f"{host!r} is not an http(s) URL", "use e.g. https://api.anthropic.com"
+        )
     if parts.username or parts.password:
-        raise _error(
+        raise settings_error(
             conn_id, "host", "the base URL contains credentials", "put the API key in the password field"
         )
     if parts.query or parts.fragment:
-        raise _error(
+        raise settings_error(
             conn_id, "host", "the base URL has a query or fragment", "give only scheme, host and path"
         )
     netloc = parts.netloc
@@ -109,8 +107,10 @@ def _timeout(conn_id: str, key: str, value: Any) -> float | None:
         number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
         number = math.nan
-    if not math.isfinite(number) or number <= 0:
-        raise _error(conn_id, f"extra {key!r}", f"{value!r} is not a positive number of seconds", "e.g. 60")
+    if not is_positive_number(number):
+        raise settings_error(
+            conn_id, f"extra {key!r}", f"{value!r} is not a positive number of seconds", "e.g. 60"
+        )
     return number
 
 
@@ -119,7 +119,7 @@ def _max_retries(conn_id: str, key: str, value: Any) -> int | None:
         return None
     text = str(value).strip() if not isinstance(value, bool) else ""
     if not text.isdigit():
-        raise _error(
+        raise settings_error(
             conn_id, f"extra {key!r}", f"{value!r} is not a whole number >= 0", "e.g. 2 (0 = no retries)"
         )
     return int(text)
@@ -130,7 +130,7 @@ def _betas(conn_id: str, value: Any) -> tuple[str, ...]:
         return ()
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
-        raise _error(
+        raise settings_error(
             conn_id,
             "extra 'betas'",
             f"{value!r} is neither a list of names nor a comma-separated string",
@@ -147,15 +147,17 @@ def _headers(conn_id: str, key: str, value: Any) -> tuple[tuple[str, str], ...]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise _error(
+            raise settings_error(
                 conn_id, f"extra {key!r}", f"not valid JSON ({exc.msg} at char {exc.pos})", fix
             ) from None
     if not isinstance(value, Mapping):
-        raise _error(conn_id, f"extra {key!r}", f"expected an object, got {type(value).__name__}", fix)
+        raise settings_error(
+            conn_id, f"extra {key!r}", f"expected an object, got {type(value).__name__}", fix
+        )
     headers = []
     for name, header_value in value.items():
         if not isinstance(name, str) or not name.strip() or not isinstance(header_value, str | int | float):
-            raise _error(
+            raise settings_error(
                 conn_id, f"extra {key!r}", f"header {name!r} has a name or value that is not text", fix
             )
         headers.append((name.strip(), str(header_value)))
@@ -168,7 +170,7 @@ def settings_from_connection(
     """Check and convert a connection's fields; raises :class:`ConnectionSettingsError` naming what to fix."""
     client_kwargs = extra.get("anthropic_client_kwargs") or {}
     if not isinstance(client_kwargs, Mapping):
-        raise _error(
+        raise settings_error(
             conn_id, "extra 'anthropic_client_kwargs'", "is not an object", "give a JSON object or remove it"
         )
     target = platform_target(conn_id, extra, client_kwargs, host=host, password=password)
@@ -180,7 +182,7 @@ def settings_from_connection(
 
     version = extra.get("anthropic_version")
     if version is not None and (not isinstance(version, str) or not version.strip()):
-        raise _error(
+        raise settings_error(
             conn_id, "extra 'anthropic_version'", f"{version!r} is not a version string", "e.g. 2023-06-01"
         )
     return ConnectionSettings(

@@ -27,7 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ConnectionSettingsError", "PlatformTarget", "default_model", "platform_target"]
+from airflow_batches.errors import ConnectionSettingsError
+
+__all__ = ["PlatformTarget", "default_model", "platform_target", "settings_error"]
 
 AWS_BASE_URL_TEMPLATE = "https://aws-external-anthropic.{region}.api.aws"
 _NO_BATCHES = {"bedrock": "Amazon Bedrock", "vertex": "Google Vertex AI", "foundry": "Microsoft Foundry"}
@@ -38,12 +40,9 @@ _SUPPORTED = (
 )
 
 
-class ConnectionSettingsError(ValueError):
-    """A connection field that cannot be used; the message names the connection, the field and the fix."""
-
-    @classmethod
-    def of(cls, conn_id: str, where: str, problem: str, fix: str) -> ConnectionSettingsError:
-        return cls(f"connection {conn_id!r}, {where}: {problem}. Fix: {fix}")
+def settings_error(conn_id: str, where: str, problem: str, fix: str) -> ConnectionSettingsError:
+    """The one shape of a connection error: which connection, which field, what is wrong, how to fix it."""
+    return ConnectionSettingsError(f"connection {conn_id!r}, {where}: {problem}. Fix: {fix}")
 
 
 @dataclass(frozen=True)
@@ -66,14 +65,14 @@ def platform_target(
     """The base URL, key and headers the connection's platform needs, or an error saying what is supported."""
     platform = str(extra.get("platform") or "anthropic").strip().lower()
     if platform in _NO_BATCHES:
-        raise ConnectionSettingsError.of(
+        raise settings_error(
             conn_id,
             "extra 'platform'",
             f"{_NO_BATCHES[platform]} ({platform!r}) does not serve the Message Batches API; {_SUPPORTED}",
             "use a connection to the Anthropic API or to Claude Platform on AWS",
         )
     if platform not in ("anthropic", "aws"):
-        raise ConnectionSettingsError.of(
+        raise settings_error(
             conn_id,
             "extra 'platform'",
             f"unknown platform {platform!r} (the official provider knows anthropic, bedrock, vertex, aws, "
@@ -81,7 +80,7 @@ def platform_target(
             "set platform to 'anthropic' or 'aws', or remove it",
         )
     if extra.get("workload_identity"):
-        raise ConnectionSettingsError.of(
+        raise settings_error(
             conn_id,
             "extra 'workload_identity'",
             "Workload Identity Federation (keyless OIDC sign-in) is not supported: this provider "
@@ -92,7 +91,7 @@ def platform_target(
     if platform == "aws":
         return _aws_target(conn_id, extra, client_kwargs, key)
     if key is None and not os.environ.get("ANTHROPIC_API_KEY"):
-        raise ConnectionSettingsError.of(
+        raise settings_error(
             conn_id,
             "password",
             "no API key (the official provider would then look for Workload Identity Federation settings "
@@ -114,7 +113,7 @@ def _aws_target(
             if sigv4
             else "without an API key Claude Platform on AWS is used with AWS SigV4 signing"
         )
-        raise ConnectionSettingsError.of(
+        raise settings_error(
             conn_id,
             "extra 'platform' = 'aws'",
             f"{problem}, which this provider does not support; {_SUPPORTED}",
@@ -125,7 +124,7 @@ def _aws_target(
         os.environ.get("ANTHROPIC_AWS_WORKSPACE_ID")
     )
     if workspace is None:
-        raise ConnectionSettingsError.of(
+        raise settings_error(
             conn_id,
             "extra 'anthropic_client_kwargs.workspace_id'",
             "Claude Platform on AWS needs the workspace id",
@@ -138,7 +137,7 @@ def _aws_target(
         or _text(os.environ.get("AWS_DEFAULT_REGION"))
     )
     if base_url is None and region is None:
-        raise ConnectionSettingsError.of(
+        raise settings_error(
             conn_id,
             "extra 'aws_region'",
             "Claude Platform on AWS needs a region (or a base URL) to know where to send requests",
@@ -156,7 +155,7 @@ def default_model(conn_id: str, value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ConnectionSettingsError.of(
+        raise settings_error(
             conn_id, "extra 'model'", f"{value!r} is not a model name", 'e.g. "claude-haiku-4-5"'
         )
     return value.strip()
