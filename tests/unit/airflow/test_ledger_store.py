@@ -10,7 +10,7 @@ from ops_fakes import DictStore
 
 from airflow_batches import ledger_store as ledger_store_module
 from airflow_batches.ledger_store import VariableStateStore, ledger_store
-from airflow_batches.reattach import LEDGER_KEY, CreateLedger
+from airflow_batches.reattach import LEDGER_KEY, CreateLedger, round_key
 
 PARTS = [("a" * 64, 3), ("b" * 64, 2)]
 
@@ -80,3 +80,15 @@ def test_each_task_instance_has_its_own_variable(variables: type[FakeVariables])
     }
     assert len(names) == 6
     assert VariableStateStore("etl", "r1", "create", None).variable_name(LEDGER_KEY) in names
+
+
+def test_every_resubmit_round_has_its_own_variable_and_success_deletes_them_all(
+    variables: type[FakeVariables],
+) -> None:
+    store = ledger_store({"ti": TI()})
+    CreateLedger.load(store, PARTS).record(0, "msgbatch_one")
+    CreateLedger.load(store, [("c" * 64, 1)], key=round_key(2)).record(0, "msgbatch_two")
+    assert len(variables.rows) == 2
+    assert CreateLedger.load(ledger_store({"ti": TI()}), PARTS).batch_id(0) == "msgbatch_one"
+    CreateLedger.discard(ledger_store({"ti": TI()}), rounds=3)
+    assert variables.rows == {}
