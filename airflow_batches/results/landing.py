@@ -14,10 +14,10 @@ import hashlib
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, Unpack
+from typing import Any, Protocol, TypeVar, Unpack
 
 from airflow.sdk import ObjectStoragePath
 
@@ -29,6 +29,8 @@ from airflow_batches.api.errors import (
 from airflow_batches.api.models import RESULT_TYPES, MessageBatch
 from airflow_batches.api.retry import exponential_backoff, is_transient
 from airflow_batches.batch_ref import BatchRef, ResultCounts, normalize_batch_ids
+from airflow_batches.cost.prices import PriceTable, validate_prices
+from airflow_batches.cost.usage_cost import add_usage, cost_of_usage
 from airflow_batches.errors import (
     DestinationExistsError,
     DestinationWriteError,
@@ -53,6 +55,8 @@ from airflow_batches.waiting import DEFAULT_MAX_POLL_ERRORS, GroupWait
 __all__ = ["ResultsService", "ServiceSource", "land_results"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _GZIP_LEVEL = 6  # most of level 9's ratio on JSON text at a fraction of its CPU
 _READ_BLOCK = 1 << 20
@@ -83,6 +87,7 @@ class _Landed:
     files: list[FileEntry]
     counts: dict[str, int]
     usage: dict[str, int]
+    usage_by_model: dict[str, dict[str, int]]
 
 
 @dataclass
@@ -104,7 +109,9 @@ def land_results(
     """Land the results of one batch or a batch group under ``destination`` and return the manifest.
 
     :param hook: ``BatchHook`` (anything with ``get_service()``).
-    :param batch_ref: a batch id, a list of ids, or the ``BatchCreateOperator`` return value.
+    :param batch_ref: a batch id, a list of ids, or the ``BatchCreateOperator`` return value. A group with
+        resubmit ``rounds`` lands merged: one line per original request, its final one
+        (:mod:`airflow_batches.results.merge`).
     :param destination: a directory-like URI prefix or ``ObjectStoragePath``; each batch lands as
         ``<destination>/<batch_id>.jsonl`` or, with ``split_by_type``,
         ``<destination>/<batch_id>/<type>.jsonl`` (one file per result type the batch has).
@@ -122,10 +129,19 @@ def land_results(
     :param chunk_bytes: lines are checked and written in groups of about this size; at most a few groups
         are in memory at once.
     :param block_size: the storage write block (the multipart part size on S3).
+    :param prices: ``{model: {"input", "output", "cache_write", "cache_read"}}`` in USD per million tokens
+        at batch prices, over the package's price table, for the manifest's ``cost``.
     """
     _refuse_running_loop()
+    # Imported here: merge builds on this module's helpers.
+    from airflow_batches.results.merge import group_with_rounds, land_merged
+
+    group = group_with_rounds(batch_ref)
+    if group is not None:
+        return land_merged(hook, group, destination, **options)
     batch_ids = normalize_batch_ids(batch_ref)
     settings = check_options(options)
+    price_table = PriceTable(validate_prices(settings.prices))
     base = _base_path(destination, settings.destination_conn_id)
     started = time.monotonic()
     progress = Progress(log, settings.progress_interval)
@@ -138,7 +154,7 @@ def land_results(
                 run.landed.append(_land_batch(run, batch_id, f"batch {index}/{len(batch_ids)} {batch_id}"))
         finally:
             runner.run(service.__aexit__(None, None, None))
-    manifest = _manifest(batch_ids, base, run.landed, time.monotonic() - started)
+    manifest = _manifest(batch_ids, base, run.landed, time.monotonic() - started, price_table)
     log.info(
         "landed %d batch(es) under %s: %s lines, %s bytes, counts %s",
         len(batch_ids),
@@ -158,17 +174,35 @@ def _land_batch(run: _Run, batch_id: str, label: str) -> _Landed:
     if existing and run.options.overwrite == "error":
         raise _exists_error(existing)
     if existing and run.options.overwrite == "skip" and len(existing) == len(targets):
-        try:
-            landed = _verify_existing(batch_id, targets, expected, run.options)
-        except ResultsStreamError as exc:
-            log.warning("%s: the existing files do not pass the checks (%s); landing again", label, exc)
-        else:
-            log.info("%s: already landed and checked, skipped: %s", label, [f["uri"] for f in landed.files])
+        landed = _kept_existing(batch_id, label, targets, expected, run.options)
+        if landed is not None:
             return landed
+    return _with_retries(run, label, lambda: _download(run, batch, expected, targets, label))
+
+
+def _kept_existing(
+    name: str,
+    label: str,
+    targets: dict[str | None, ObjectStoragePath],
+    expected: dict[str, int],
+    options: LandingSettings,
+) -> _Landed | None:
+    """The ``"skip"`` policy: the existing files when they pass the checks, else ``None`` (land again)."""
+    try:
+        landed = _verify_existing(name, targets, expected, options)
+    except ResultsStreamError as exc:
+        log.warning("%s: the existing files do not pass the checks (%s); landing again", label, exc)
+        return None
+    log.info("%s: already landed and checked, skipped: %s", label, [f["uri"] for f in landed.files])
+    return landed
+
+
+def _with_retries(run: _Run, label: str, fetch: Callable[[], T]) -> T:
+    """``fetch()`` (a whole download), again from the start after a broken stream, up to ``max_attempts``."""
     attempt = 1
     while True:
         try:
-            return _download(run, batch, expected, targets, label)
+            return fetch()
         except Exception as exc:
             if attempt >= run.options.max_attempts or not _retryable(exc):
                 raise
@@ -197,7 +231,7 @@ def _download(
     check = checker.check
     gzip_level = _GZIP_LEVEL if run.options.compression == "gzip" else None
     objects: dict[str | None, AtomicObject] = {}
-    try:
+    with _all_or_nothing(batch_id, targets, objects):
         for key, path in targets.items():
             objects[key] = AtomicObject(path, gzip_level=gzip_level, block_size=run.options.block_size)
         chunks = iter_line_chunks(
@@ -217,19 +251,7 @@ def _download(
                     _write_split(chunk, check, objects)
                 run.progress.add(len(chunk), sum(map(len, chunk)), label)
         checker.verify_counts(expected)
-        if run.options.overwrite == "error":
-            # Checked before downloading too; this closes most of the window in which another writer appears.
-            existing = [path for path in targets.values() if path.exists()]
-            if existing:
-                raise _exists_error(existing)
-        for obj in objects.values():
-            obj.commit()
-    except BaseException as exc:
-        for obj in objects.values():
-            obj.discard()
-        if isinstance(exc, OSError) and not isinstance(exc, DestinationExistsError):
-            raise DestinationWriteError(batch_id, [clean_uri(p) for p in targets.values()], exc) from exc
-        raise
+        _commit(run, targets, objects)
     log.info(
         "%s: landed %s (%s lines, %s bytes)",
         label,
@@ -237,7 +259,44 @@ def _download(
         f"{checker.lines:,}",
         f"{sum(obj.content_bytes for obj in objects.values()):,}",
     )
-    files = [
+    return _Landed(
+        files=file_entries(batch_id, objects),
+        counts=dict(checker.counts),
+        usage=dict(checker.usage),
+        usage_by_model=checker.usage_by_model,
+    )
+
+
+@contextlib.contextmanager
+def _all_or_nothing(
+    name: str, targets: dict[str | None, ObjectStoragePath], objects: dict[str | None, AtomicObject]
+) -> Iterator[None]:
+    """On any failure inside, discard every object being written; a storage error names the targets."""
+    try:
+        yield
+    except BaseException as exc:
+        for obj in objects.values():
+            obj.discard()
+        if isinstance(exc, OSError) and not isinstance(exc, DestinationExistsError):
+            raise DestinationWriteError(name, [clean_uri(p) for p in targets.values()], exc) from exc
+        raise
+
+
+def _commit(
+    run: _Run, targets: dict[str | None, ObjectStoragePath], objects: dict[str | None, AtomicObject]
+) -> None:
+    if run.options.overwrite == "error":
+        # Checked before downloading too; this closes most of the window in which another writer appears.
+        existing = [path for path in targets.values() if path.exists()]
+        if existing:
+            raise _exists_error(existing)
+    for obj in objects.values():
+        obj.commit()
+
+
+def file_entries(batch_id: str, objects: dict[str | None, AtomicObject]) -> list[FileEntry]:
+    """The manifest's entries for the objects just committed."""
+    return [
         FileEntry(
             batch_id=batch_id,
             uri=obj.uri,
@@ -248,7 +307,6 @@ def _download(
         )
         for key, obj in objects.items()
     ]
-    return _Landed(files=files, counts=dict(checker.counts), usage=dict(checker.usage))
 
 
 def _write_split(chunk: list[bytes], check: Any, objects: dict[str | None, AtomicObject]) -> None:
@@ -335,7 +393,12 @@ def _verify_existing(
             )
         )
     checker.verify_counts(expected)
-    return _Landed(files=files, counts=dict(checker.counts), usage=dict(checker.usage))
+    return _Landed(
+        files=files,
+        counts=dict(checker.counts),
+        usage=dict(checker.usage),
+        usage_by_model=checker.usage_by_model,
+    )
 
 
 class _StoredFile:
@@ -366,15 +429,21 @@ class _StoredFile:
 
 
 def _manifest(
-    batch_ids: list[str], base: ObjectStoragePath, landed: list[_Landed], duration: float
+    batch_ids: list[str],
+    base: ObjectStoragePath,
+    landed: list[_Landed],
+    duration: float,
+    price_table: PriceTable,
 ) -> Manifest:
     counts = ResultCounts(succeeded=0, errored=0, canceled=0, expired=0)
     usage = UsageTotals(
         input_tokens=0, output_tokens=0, cache_creation_input_tokens=0, cache_read_input_tokens=0
     )
     files: list[FileEntry] = []
+    usage_by_model: dict[str, dict[str, int]] = {}
     for item in landed:
         files.extend(item.files)
+        add_usage(usage_by_model, item.usage_by_model)
         for result_type in RESULT_TYPES:
             counts[result_type] += item.counts[result_type]  # type: ignore[literal-required]
         for name in USAGE_FIELDS:
@@ -387,6 +456,7 @@ def _manifest(
         lines=sum(f["lines"] for f in files),
         bytes=sum(f["bytes"] for f in files),
         usage=usage,
+        cost=cost_of_usage(usage_by_model, price_table),
         duration_seconds=round(duration, 3),
     )
 

@@ -102,8 +102,15 @@ def test_cancel_on_kill_cancels_the_batch_when_the_task_is_killed(run_dag: Any) 
 
 
 def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_path: Path) -> None:
-    """Input in object storage -> requests file -> batches -> deferrable sensor -> results -> table, cost."""
+    """Input in object storage -> requests file -> batches (deferred, with resubmit rounds) -> results ->
+    table, cost; the emulator fails some requests on their first submission (set at run time)."""
     from datetime import UTC, datetime
+
+    from airflow_batches.emulator.transient import draw
+
+    failing = [n for n in range(7) if draw(3, f"rec-{n}") < 0.3]
+    assert failing, "the draw must fail at least one request"
+    slow_emulator.set_faults(transient_errored_rate=0.3, transient_seed=3)
 
     day = datetime.now(UTC).date().isoformat()
     records = tmp_path / "input" / day / "records.jsonl"
@@ -116,14 +123,17 @@ def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_
     assert summary["result_types"] == {"succeeded": 7}
     tokens = summary["tokens_by_model"]["claude-haiku-4-5"]
     assert tokens["input_tokens"] > 0 and tokens["output_tokens"] > 0
+    # claude-haiku-4-5: $1 input / $5 output per million tokens, half of it in a batch.
     expected = (tokens["input_tokens"] * 1.0 + tokens["output_tokens"] * 5.0) / 1_000_000 * 0.5
-    assert summary["estimated_usd"] == pytest.approx(expected, abs=1e-6)
+    assert summary["cost_usd"] == pytest.approx(expected, abs=1e-6) and summary["unpriced_models"] == []
     with (out / "table.csv").open(newline="") as handle:
         rows = {row["custom_id"]: row for row in csv.DictReader(handle)}
     assert sorted(rows) == [f"rec-{n}" for n in range(7)]
     assert rows["rec-3"]["result_type"] == "succeeded" and rows["rec-3"]["text"].endswith("note 3")
     assert sum(int(row["output_tokens"]) for row in rows.values()) == tokens["output_tokens"]
-    assert slow_emulator.stats()["batches_created"] == 1
+    assert slow_emulator.stats()["batches_created"] == 2, "round 1, then one follow-up for the failures"
+    group = result.xcom["create_batches"]
+    assert group["rounds"][1]["resubmitted"] == len(failing)
 
 
 def test_cancel_and_delete_a_running_group(run_dag: Any, slow_emulator: Any) -> None:
