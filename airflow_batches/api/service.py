@@ -29,7 +29,7 @@ from .errors import (
     UnexpectedResponseError,
     ValidationProblem,
 )
-from .jsonl import aiter_lines_exact
+from .jsonl import LineChunk, LineSplitter, aiter_lines_exact
 from .models import DeletedMessageBatch, MessageBatch, MessageBatchIndividualResponse, MessageBatchPage
 from .pagination import BatchPager
 from .requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, SpooledBatch, spool_batches
@@ -243,6 +243,25 @@ class BatchServiceAsync:
             async with _lines_of(response, batch_id) as lines:
                 async for line in lines:
                     yield line
+        finally:
+            await response.aclose()
+
+    async def results_chunks(
+        self, batch_id: str, *, batch: MessageBatch | None = None
+    ) -> AsyncGenerator[LineChunk]:
+        """The results body in chunks as received, each with the lines it completes (for bulk consumers).
+
+        The chunks' ``data`` concatenated are the body byte for byte; their ``lines`` are every line once,
+        in order, without its newline. Errors are those of :meth:`results_lines`.
+        """
+        response = await self._open_results(batch_id, batch)
+        request_id = response.headers.get("request-id")
+        splitter = LineSplitter(batch_id=batch_id, request_id=request_id)
+        try:
+            async with aclosing(_body_chunks(response, batch_id, request_id)) as chunks:
+                async for chunk in chunks:
+                    yield LineChunk(chunk, splitter.feed(chunk))
+            splitter.close()
         finally:
             await response.aclose()
 

@@ -9,12 +9,11 @@ counts. A broken stream is fetched again from the start, up to ``max_attempts`` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
@@ -26,9 +25,11 @@ from airflow_batches.api.errors import (
     ResultsArchivedError,
     ResultsStreamError,
 )
+from airflow_batches.api.jsonl import LineChunk
 from airflow_batches.api.models import MessageBatch
 from airflow_batches.api.retry import is_transient
 from airflow_batches.batch_ref import normalize_batch_ids
+from airflow_batches.hooks.sync_runner import PrivateLoop
 from airflow_batches.results.checker import RESULT_TYPES, USAGE_FIELDS, ResultChecker
 from airflow_batches.results.errors import (
     DestinationExistsError,
@@ -46,7 +47,8 @@ from airflow_batches.results.options import (
 )
 from airflow_batches.results.progress import Progress
 from airflow_batches.results.sink import AtomicObject, clean_uri
-from airflow_batches.results.stream import PrivateLoop, iter_line_chunks
+from airflow_batches.results.stream import ResultsReceiver, receive_results
+from airflow_batches.results.writer import WriteBehind
 
 __all__ = ["ResultsService", "ServiceSource", "land_results"]
 
@@ -67,7 +69,9 @@ class ResultsService(Protocol):
 
     async def retrieve(self, batch_id: str) -> MessageBatch: ...
 
-    def results_lines(self, batch_id: str, *, batch: MessageBatch | None = None) -> AsyncIterator[bytes]: ...
+    def results_chunks(
+        self, batch_id: str, *, batch: MessageBatch | None = None
+    ) -> AsyncGenerator[LineChunk]: ...
 
 
 class ServiceSource(Protocol):
@@ -103,7 +107,7 @@ class _Landed:
 
 @dataclass
 class _Run:
-    runner: PrivateLoop
+    loop: PrivateLoop
     service: ResultsService
     base: ObjectStoragePath
     options: _Options
@@ -168,14 +172,14 @@ def land_results(
     started = time.monotonic()
     progress = Progress(log, _positive("progress_interval", progress_interval))
     service: ResultsService = hook.get_service()
-    with PrivateLoop() as runner:
-        runner.run(service.__aenter__())
+    with PrivateLoop() as loop:
+        loop.run(service.__aenter__)
         try:
-            run = _Run(runner=runner, service=service, base=base, options=options, progress=progress)
+            run = _Run(loop=loop, service=service, base=base, options=options, progress=progress)
             for index, batch_id in enumerate(batch_ids, start=1):
                 run.landed.append(_land_batch(run, batch_id, f"batch {index}/{len(batch_ids)} {batch_id}"))
         finally:
-            runner.run(service.__aexit__(None, None, None))
+            loop.run(lambda: service.__aexit__(None, None, None))
     manifest = _manifest(batch_ids, base, run.landed, time.monotonic() - started)
     log.info(
         "landed %d batch(es) under %s: %s lines, %s bytes, counts %s",
@@ -232,28 +236,21 @@ def _download(
 ) -> _Landed:
     batch_id = batch.id
     checker = ResultChecker(batch_id)
-    check = checker.check
     gzip_level = _GZIP_LEVEL if run.options.compression == "gzip" else None
     objects: dict[str | None, AtomicObject] = {}
+    writer = WriteBehind()
     try:
-        for key, path in targets.items():
-            objects[key] = AtomicObject(path, gzip_level=gzip_level, block_size=run.options.block_size)
-        chunks = iter_line_chunks(
-            run.runner,
-            lambda: run.service.results_lines(batch_id, batch=batch),
-            chunk_bytes=run.options.chunk_bytes,
-        )
-        single = objects.get(None)
-        # closing(): a failed check must stop the reader and release the connection now, not at GC.
-        with contextlib.closing(chunks):
-            for chunk in chunks:
-                if single is not None:
-                    for line in chunk:
-                        check(line)
-                    single.write_lines(chunk)
-                else:
-                    _write_split(chunk, check, objects)
-                run.progress.add(len(chunk), sum(map(len, chunk)), label)
+        with writer:
+            for key, path in targets.items():
+                objects[key] = AtomicObject(path, gzip_level=gzip_level, block_size=run.options.block_size)
+            receiver = ResultsReceiver(
+                checker,
+                objects,
+                writer,
+                block_bytes=run.options.chunk_bytes,
+                on_progress=lambda lines, nbytes: run.progress.add(lines, nbytes, label),
+            )
+            run.loop.run(lambda: receive_results(run.service, batch, receiver))
         checker.verify_counts(expected)
         if run.options.overwrite == "error":
             # Checked before downloading too; this closes most of the window in which another writer appears.
@@ -289,24 +286,8 @@ def _download(
     return _Landed(files=files, counts=dict(checker.counts), usage=dict(checker.usage))
 
 
-def _write_split(chunk: list[bytes], check: Any, objects: dict[str | None, AtomicObject]) -> None:
-    groups: dict[str, list[bytes]] = {}
-    for line in chunk:
-        result_type = check(line)
-        group = groups.get(result_type)
-        if group is None:
-            groups[result_type] = [line]
-        else:
-            group.append(line)
-    for result_type, lines in groups.items():
-        obj = objects.get(result_type)
-        # A type the batch has no count for has no file; verify_counts reports it once the stream ends.
-        if obj is not None:
-            obj.write_lines(lines)
-
-
 def _ended_batch(run: _Run, batch_id: str) -> MessageBatch:
-    batch = run.runner.run(run.service.retrieve(batch_id))
+    batch = _retrieve(run, batch_id)
     if batch.processing_status != "ended":
         if not run.options.wait:
             raise BatchNotEndedError(batch_id, batch.processing_status)
@@ -314,6 +295,10 @@ def _ended_batch(run: _Run, batch_id: str) -> MessageBatch:
     if batch.archived_at is not None:
         raise ResultsArchivedError(batch_id, batch.archived_at.isoformat())
     return batch
+
+
+def _retrieve(run: _Run, batch_id: str) -> MessageBatch:
+    return run.loop.run(lambda: run.service.retrieve(batch_id))
 
 
 def _wait_until_ended(run: _Run, batch: MessageBatch) -> MessageBatch:
@@ -332,7 +317,7 @@ def _wait_until_ended(run: _Run, batch: MessageBatch) -> MessageBatch:
         )
         time.sleep(min(delay, remaining))
         delay = min(delay * 1.5, 60.0)
-        batch = run.runner.run(run.service.retrieve(batch.id))
+        batch = _retrieve(run, batch.id)
         if batch.processing_status == "ended":
             return batch
 
