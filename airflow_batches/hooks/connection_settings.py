@@ -18,10 +18,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_batches.api.service import DEFAULT_BASE_URL
+from airflow_batches.checks import is_positive_number
+from airflow_batches.errors import ConnectionSettingsError
 
 __all__ = [
     "ConnectionSettings",
-    "ConnectionSettingsError",
     "settings_from_connection",
     "unknown_extras",
 ]
@@ -32,10 +33,6 @@ _FOREIGN_EXTRAS = frozenset(
     {"model", "platform", "workload_identity", "aws_region", "project_id", "region", "resource"}
 )
 _OUR_EXTRAS = frozenset({"anthropic_version", "timeout", "max_retries", "betas", "default_headers"})
-
-
-class ConnectionSettingsError(ValueError):
-    """A connection field that cannot be used; the message names the connection, the field and the fix."""
 
 
 @dataclass(frozen=True)
@@ -109,7 +106,7 @@ def _timeout(conn_id: str, key: str, value: Any) -> float | None:
         number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
         number = math.nan
-    if not math.isfinite(number) or number <= 0:
+    if not is_positive_number(number):
         raise _error(conn_id, f"extra {key!r}", f"{value!r} is not a positive number of seconds", "e.g. 60")
     return number
 

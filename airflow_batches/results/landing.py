@@ -16,7 +16,7 @@ import zlib
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 
 from airflow.sdk import ObjectStoragePath
 
@@ -26,29 +26,31 @@ from airflow_batches.api.errors import (
     ResultsStreamError,
 )
 from airflow_batches.api.jsonl import LineChunk
-from airflow_batches.api.models import MessageBatch
-from airflow_batches.api.retry import is_transient
-from airflow_batches.batch_ref import normalize_batch_ids
-from airflow_batches.hooks.sync_runner import PrivateLoop
-from airflow_batches.results.checker import RESULT_TYPES, USAGE_FIELDS, ResultChecker
-from airflow_batches.results.errors import (
+from airflow_batches.api.models import RESULT_TYPES, MessageBatch
+from airflow_batches.api.retry import exponential_backoff, is_transient
+from airflow_batches.batch_ref import BatchRef, ResultCounts, normalize_batch_ids
+from airflow_batches.errors import (
     DestinationExistsError,
     DestinationWriteError,
     ResultsCheckError,
     ResultsCountMismatchError,
     ResultsWaitTimeoutError,
 )
-from airflow_batches.results.manifest import FileEntry, Manifest, ResultCounts, UsageTotals
+from airflow_batches.events import event_exception
+from airflow_batches.hooks.sync_runner import PrivateLoop
+from airflow_batches.results.checker import USAGE_FIELDS, ResultChecker
+from airflow_batches.results.manifest import FileEntry, Manifest, UsageTotals
 from airflow_batches.results.options import (
-    Compression,
-    OverwritePolicy,
-    normalize_compression,
-    normalize_overwrite,
+    LandingOptions,
+    LandingSettings,
+    check_destination,
+    check_options,
 )
 from airflow_batches.results.progress import Progress
 from airflow_batches.results.sink import AtomicObject, clean_uri
 from airflow_batches.results.stream import ResultsReceiver, receive_results
 from airflow_batches.results.writer import WriteBehind
+from airflow_batches.waiting import DEFAULT_MAX_POLL_ERRORS, GroupWait
 
 __all__ = ["ResultsService", "ServiceSource", "land_results"]
 
@@ -80,24 +82,6 @@ class ServiceSource(Protocol):
     def get_service(self) -> Any: ...
 
 
-@dataclass(frozen=True)
-class _Options:
-    split_by_type: bool
-    overwrite: OverwritePolicy
-    compression: Compression | None
-    wait: bool
-    wait_timeout: float
-    poll_interval: float
-    max_attempts: int
-    retry_backoff: float
-    chunk_bytes: int
-    block_size: int
-
-    @property
-    def suffix(self) -> str:
-        return ".jsonl.gz" if self.compression == "gzip" else ".jsonl"
-
-
 @dataclass
 class _Landed:
     files: list[FileEntry]
@@ -110,28 +94,16 @@ class _Run:
     loop: PrivateLoop
     service: ResultsService
     base: ObjectStoragePath
-    options: _Options
+    options: LandingSettings
     progress: Progress
     landed: list[_Landed] = field(default_factory=list)
 
 
 def land_results(
     hook: ServiceSource,
-    batch_ref: Any,
+    batch_ref: BatchRef,
     destination: str | ObjectStoragePath,
-    *,
-    destination_conn_id: str | None = None,
-    split_by_type: bool = False,
-    overwrite: OverwritePolicy | bool = "replace",
-    compression: Compression | None = None,
-    wait: bool = False,
-    wait_timeout: float = 3600.0,
-    poll_interval: float = 10.0,
-    max_attempts: int = 3,
-    retry_backoff: float = 2.0,
-    progress_interval: float = 5.0,
-    chunk_bytes: int = 1 << 20,
-    block_size: int = 8 << 20,
+    **options: Unpack[LandingOptions],
 ) -> Manifest:
     """Land the results of one batch or a batch group under ``destination`` and return the manifest.
 
@@ -145,8 +117,9 @@ def land_results(
         an ``"error"`` raised before downloading (also ``False``), or with ``"skip"`` kept when it passes the
         same checks as a fresh landing (else replaced), so a rerun does not download again.
     :param compression: ``"gzip"`` writes ``.jsonl.gz`` (deterministic: no timestamp in the header).
-    :param wait: wait for a batch that has not ended (polling, backing off from ``poll_interval`` to a
-        minute) up to ``wait_timeout`` seconds, instead of failing at once.
+    :param wait: wait for a batch that has not ended, up to ``wait_timeout`` seconds, instead of failing at
+        once; polled every ``poll_interval`` seconds the way ``BatchTrigger`` polls (failed reads back off
+        and are tolerated, see :mod:`airflow_batches.waiting`).
     :param max_attempts: downloads per batch when the stream breaks; each retry starts from the beginning
         after ``retry_backoff * 2**n`` seconds.
     :param progress_interval: seconds between progress log lines.
@@ -156,26 +129,15 @@ def land_results(
     """
     _refuse_running_loop()
     batch_ids = normalize_batch_ids(batch_ref)
-    options = _Options(
-        split_by_type=split_by_type,
-        overwrite=normalize_overwrite(overwrite),
-        compression=normalize_compression(compression),
-        wait=wait,
-        wait_timeout=_positive("wait_timeout", wait_timeout),
-        poll_interval=_positive("poll_interval", poll_interval),
-        max_attempts=int(_positive("max_attempts", max_attempts)),
-        retry_backoff=max(0.0, retry_backoff),
-        chunk_bytes=int(_positive("chunk_bytes", chunk_bytes)),
-        block_size=int(_positive("block_size", block_size)),
-    )
-    base = _base_path(destination, destination_conn_id)
+    settings = check_options(options)
+    base = _base_path(destination, settings.destination_conn_id)
     started = time.monotonic()
-    progress = Progress(log, _positive("progress_interval", progress_interval))
+    progress = Progress(log, settings.progress_interval)
     service: ResultsService = hook.get_service()
     with PrivateLoop() as loop:
         loop.run(service.__aenter__)
         try:
-            run = _Run(loop=loop, service=service, base=base, options=options, progress=progress)
+            run = _Run(loop=loop, service=service, base=base, options=settings, progress=progress)
             for index, batch_id in enumerate(batch_ids, start=1):
                 run.landed.append(_land_batch(run, batch_id, f"batch {index}/{len(batch_ids)} {batch_id}"))
         finally:
@@ -214,7 +176,7 @@ def _land_batch(run: _Run, batch_id: str, label: str) -> _Landed:
         except Exception as exc:
             if attempt >= run.options.max_attempts or not _retryable(exc):
                 raise
-            delay = run.options.retry_backoff * 2 ** (attempt - 1)
+            delay = exponential_backoff(run.options.retry_backoff, attempt - 1)
             log.warning(
                 "%s: results download %d/%d failed (%s); fetching again from the start in %.1f s",
                 label,
@@ -287,7 +249,7 @@ def _download(
 
 
 def _ended_batch(run: _Run, batch_id: str) -> MessageBatch:
-    batch = _retrieve(run, batch_id)
+    batch = run.loop.run(lambda: run.service.retrieve(batch_id))
     if batch.processing_status != "ended":
         if not run.options.wait:
             raise BatchNotEndedError(batch_id, batch.processing_status)
@@ -297,29 +259,23 @@ def _ended_batch(run: _Run, batch_id: str) -> MessageBatch:
     return batch
 
 
-def _retrieve(run: _Run, batch_id: str) -> MessageBatch:
-    return run.loop.run(lambda: run.service.retrieve(batch_id))
-
-
 def _wait_until_ended(run: _Run, batch: MessageBatch) -> MessageBatch:
-    deadline = time.monotonic() + run.options.wait_timeout
-    delay = run.options.poll_interval
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ResultsWaitTimeoutError(batch.id, batch.processing_status, run.options.wait_timeout)
-        log.info(
-            "batch %s is %s (%s); checking again in %.0f s",
-            batch.id,
-            batch.processing_status,
-            batch.request_counts.model_dump(),
-            min(delay, remaining),
-        )
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 1.5, 60.0)
-        batch = _retrieve(run, batch.id)
-        if batch.processing_status == "ended":
-            return batch
+    """Poll like ``BatchTrigger`` (same backoff and tolerance of failed reads) until the batch ends."""
+    waiter = GroupWait(
+        [batch.id],
+        poll_interval=run.options.poll_interval,
+        deadline=time.time() + run.options.wait_timeout,
+        max_poll_errors=DEFAULT_MAX_POLL_ERRORS,
+        log=log,
+    )
+    waiter.latest[batch.id] = batch
+    event = run.loop.run(lambda: waiter.wait(run.service))  # type: ignore[arg-type]
+    latest = waiter.latest[batch.id]
+    if event["status"] == "timeout":
+        raise ResultsWaitTimeoutError(batch.id, latest.processing_status, run.options.wait_timeout)
+    if event["status"] != "success":
+        raise event_exception(event)
+    return latest
 
 
 def _targets(run: _Run, batch_id: str, expected: dict[str, int]) -> dict[str | None, ObjectStoragePath]:
@@ -333,7 +289,7 @@ def _verify_existing(
     batch_id: str,
     targets: dict[str | None, ObjectStoragePath],
     expected: dict[str, int],
-    options: _Options,
+    options: LandingSettings,
 ) -> _Landed:
     """Read existing files through the same checks as a download (the ``"skip"`` policy)."""
     checker = ResultChecker(batch_id)
@@ -437,24 +393,7 @@ def _exists_error(existing: list[ObjectStoragePath]) -> DestinationExistsError:
 def _base_path(destination: str | ObjectStoragePath, conn_id: str | None) -> ObjectStoragePath:
     if isinstance(destination, ObjectStoragePath):
         return destination if conn_id is None else ObjectStoragePath(destination, conn_id=conn_id)
-    if not isinstance(destination, str) or not destination.strip():
-        raise ValueError(
-            f"destination must be a URI such as 's3://bucket/prefix/' or 'file:///data/results/', or an "
-            f"ObjectStoragePath; got {destination!r}"
-        )
-    text = destination.strip()
-    if "://" not in text:
-        raise ValueError(
-            f"destination {text!r} has no scheme; write it as a URI, e.g. 'file://{text}' for a local "
-            f"directory or 's3://bucket/{text.lstrip('/')}' for S3"
-        )
-    return ObjectStoragePath(text, conn_id=conn_id)
-
-
-def _positive(name: str, value: float) -> float:
-    if not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
+    return ObjectStoragePath(check_destination(destination), conn_id=conn_id)
 
 
 def _refuse_running_loop() -> None:

@@ -13,14 +13,14 @@ import pytest
 from results_helpers import FakeAPI, make_lines, result_line
 
 from airflow_batches.api.errors import BatchNotEndedError, ResultsArchivedError, ResultsStreamError
-from airflow_batches.results import (
+from airflow_batches.errors import (
     DestinationExistsError,
     DestinationWriteError,
     ResultsCheckError,
     ResultsCountMismatchError,
     ResultsWaitTimeoutError,
-    land_results,
 )
+from airflow_batches.results import land_results
 
 FAST = {"retry_backoff": 0.0, "poll_interval": 0.01}
 
@@ -226,6 +226,16 @@ def test_wait_polls_until_the_batch_ends(api: FakeAPI, tmp_path: Path) -> None:
     batch = api.add("msgbatch_slow", make_lines("a", 2), statuses=["in_progress", "canceling", "in_progress"])
 
     manifest = land_results(api, "msgbatch_slow", f"file://{tmp_path}", wait=True, **FAST)
+
+    assert batch.retrieves == 4
+    assert manifest["lines"] == 2
+
+
+def test_wait_outlasts_a_failed_read_like_the_trigger(api: FakeAPI, tmp_path: Path) -> None:
+    # The client makes no retries here (max_retries=0): the 503 reaches the wait loop, which polls again.
+    batch = api.add("msgbatch_flaky", make_lines("a", 2), statuses=["in_progress", 503, "in_progress"])
+
+    manifest = land_results(api, "msgbatch_flaky", f"file://{tmp_path}", wait=True, **FAST)
 
     assert batch.retrieves == 4
     assert manifest["lines"] == 2

@@ -15,8 +15,9 @@ from airflow.sdk import ObjectStoragePath
 from results_helpers import result_line
 
 from airflow_batches.api.jsonl import LineChunk, LineSplitter
-from airflow_batches.results.checker import RESULT_TYPES, USAGE_FIELDS, ResultChecker
-from airflow_batches.results.errors import ResultsCheckError, ResultsCountMismatchError
+from airflow_batches.api.models import RESULT_TYPES
+from airflow_batches.errors import ResultsCheckError, ResultsCountMismatchError
+from airflow_batches.results.checker import USAGE_FIELDS, ResultChecker
 from airflow_batches.results.sink import AtomicObject, clean_uri
 from airflow_batches.results.stream import ResultsReceiver
 from airflow_batches.results.writer import WriteBehind
