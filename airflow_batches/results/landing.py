@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 import zlib
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, Unpack
@@ -74,6 +74,8 @@ class ResultsService(Protocol):
     def results_chunks(
         self, batch_id: str, *, batch: MessageBatch | None = None
     ) -> AsyncGenerator[LineChunk]: ...
+
+    def results_chunks_sync(self, batch: MessageBatch) -> Generator[LineChunk] | None: ...
 
 
 class ServiceSource(Protocol):
@@ -212,7 +214,7 @@ def _download(
                 block_bytes=run.options.chunk_bytes,
                 on_progress=lambda lines, nbytes: run.progress.add(lines, nbytes, label),
             )
-            run.loop.run(lambda: receive_results(run.service, batch, receiver))
+            receive_results(run.loop, run.service, batch, receiver)
         checker.verify_counts(expected)
         if run.options.overwrite == "error":
             # Checked before downloading too; this closes most of the window in which another writer appears.

@@ -14,12 +14,13 @@ and those are what the worker takes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Callable, Generator
+from contextlib import aclosing, closing
 from typing import Protocol
 
 from airflow_batches.api.jsonl import LineChunk
 from airflow_batches.api.models import MessageBatch
+from airflow_batches.hooks.sync_runner import PrivateLoop
 from airflow_batches.results.checker import ResultChecker
 from airflow_batches.results.sink import AtomicObject
 from airflow_batches.results.writer import WriteBehind
@@ -33,6 +34,8 @@ class ChunkSource(Protocol):
     def results_chunks(
         self, batch_id: str, *, batch: MessageBatch | None = None
     ) -> AsyncGenerator[LineChunk]: ...
+
+    def results_chunks_sync(self, batch: MessageBatch) -> Generator[LineChunk] | None: ...
 
 
 class ResultsReceiver:
@@ -112,9 +115,21 @@ class ResultsReceiver:
         self._writer.submit(lambda: obj.write(b"".join(pieces), lines))
 
 
-async def receive_results(service: ChunkSource, batch: MessageBatch, receiver: ResultsReceiver) -> None:
-    """Feed every chunk of ``batch``'s results to ``receiver``; closes the stream at once on an error."""
+def receive_results(
+    loop: PrivateLoop, service: ChunkSource, batch: MessageBatch, receiver: ResultsReceiver
+) -> None:
+    """Feed every chunk of ``batch``'s results to ``receiver``; the stream is closed at once on an error."""
+    chunks = service.results_chunks_sync(batch)
+    if chunks is None:
+        loop.run(lambda: _receive_async(service, batch, receiver))
+    else:
+        with closing(chunks):
+            for chunk in chunks:
+                receiver.feed(chunk)
+    receiver.finish()
+
+
+async def _receive_async(service: ChunkSource, batch: MessageBatch, receiver: ResultsReceiver) -> None:
     async with aclosing(service.results_chunks(batch.id, batch=batch)) as chunks:
         async for chunk in chunks:
             receiver.feed(chunk)
-    receiver.finish()
