@@ -47,7 +47,7 @@ from airflow_batches.results.options import (
     check_options,
 )
 from airflow_batches.results.progress import Progress
-from airflow_batches.results.sink import AtomicObject, clean_uri
+from airflow_batches.results.sink import DEFERRED_COMMIT_PROTOCOLS, AtomicObject, clean_uri
 from airflow_batches.results.stream import ResultsReceiver, receive_results
 from airflow_batches.results.writer import WriteBehind
 from airflow_batches.waiting import DEFAULT_MAX_POLL_ERRORS, GroupWait
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 
 _GZIP_LEVEL = 6  # most of level 9's ratio on JSON text at a fraction of its CPU
 _READ_BLOCK = 1 << 20
+_WRITE_DEPTH = 4
 
 
 class ResultsService(Protocol):
@@ -202,7 +203,7 @@ def _download(
     checker = ResultChecker(batch_id)
     gzip_level = _GZIP_LEVEL if run.options.compression == "gzip" else None
     objects: dict[str | None, AtomicObject] = {}
-    writer = WriteBehind()
+    writer = WriteBehind(depth=_write_depth(run.options, targets))
     try:
         with writer:
             for key, path in targets.items():
@@ -248,6 +249,14 @@ def _download(
         for key, obj in objects.items()
     ]
     return _Landed(files=files, counts=dict(checker.counts), usage=dict(checker.usage))
+
+
+def _write_depth(options: LandingSettings, targets: dict[str | None, ObjectStoragePath]) -> int:
+    """Blocks of ``chunk_bytes`` the writer may queue: a few, or one upload part's worth on S3, so that
+    reading goes on while a part uploads and the next part is ready when it is done."""
+    if any(path.protocol in DEFERRED_COMMIT_PROTOCOLS for path in targets.values()):
+        return max(_WRITE_DEPTH, -(-options.block_size // options.chunk_bytes) + 1)
+    return _WRITE_DEPTH
 
 
 def _ended_batch(run: _Run, batch_id: str) -> MessageBatch:
