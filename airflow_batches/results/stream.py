@@ -25,7 +25,7 @@ from airflow_batches.results.checker import ResultChecker
 from airflow_batches.results.sink import AtomicObject
 from airflow_batches.results.writer import WriteBehind
 
-__all__ = ["ChunkSource", "ResultsReceiver", "receive_results"]
+__all__ = ["ChunkSource", "ResultsReceiver", "for_each_chunk", "receive_results"]
 
 
 class ChunkSource(Protocol):
@@ -118,18 +118,28 @@ class ResultsReceiver:
 def receive_results(
     loop: PrivateLoop, service: ChunkSource, batch: MessageBatch, receiver: ResultsReceiver
 ) -> None:
-    """Feed every chunk of ``batch``'s results to ``receiver``; the stream is closed at once on an error."""
-    chunks = service.results_chunks_sync(batch)
-    if chunks is None:
-        loop.run(lambda: _receive_async(service, batch, receiver))
-    else:
-        with closing(chunks):
-            for chunk in chunks:
-                receiver.feed(chunk)
+    """Feed every chunk of ``batch``'s results to ``receiver`` and wait until all is written."""
+    for_each_chunk(loop, service, batch, receiver.feed)
     receiver.finish()
 
 
-async def _receive_async(service: ChunkSource, batch: MessageBatch, receiver: ResultsReceiver) -> None:
+def for_each_chunk(
+    loop: PrivateLoop, service: ChunkSource, batch: MessageBatch, consume: Callable[[LineChunk], None]
+) -> None:
+    """Call ``consume`` with every chunk of ``batch``'s results, read synchronously when the service can,
+    else on ``loop``; the stream is closed at once when ``consume`` raises."""
+    chunks = service.results_chunks_sync(batch)
+    if chunks is None:
+        loop.run(lambda: _consume_async(service, batch, consume))
+        return
+    with closing(chunks):
+        for chunk in chunks:
+            consume(chunk)
+
+
+async def _consume_async(
+    service: ChunkSource, batch: MessageBatch, consume: Callable[[LineChunk], None]
+) -> None:
     async with aclosing(service.results_chunks(batch.id, batch=batch)) as chunks:
         async for chunk in chunks:
-            receiver.feed(chunk)
+            consume(chunk)
