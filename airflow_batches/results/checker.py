@@ -1,9 +1,9 @@
 """Per-line checks of a results stream: JSON, custom_id, result type, duplicates, counts, usage totals.
 
 This is the hot path of a landing. Each line is parsed whole (so it must be valid JSON and UTF-8) by
-msgspec's decoder into a struct of only the fields the checks need: everything else (the message content,
-nearly all of a line) is validated and skipped without becoming Python objects, several times faster than
-``json.loads``. The line's bytes are never re-serialized.
+msgspec's decoder into a struct of only the fields the checks and sums need (and ``message.model``, for the
+cost): everything else (the message content, nearly all of a line) is validated and skipped without
+becoming Python objects, several times faster than ``json.loads``. The line's bytes are never re-serialized.
 
 A line the fast decoder refuses, or whose fields fail a check, goes through ``json.loads`` and the plain
 checks, which raise the error (or accept what ``json.loads`` accepts and msgspec does not, such as a
@@ -18,16 +18,10 @@ from typing import Any
 import msgspec
 
 from airflow_batches.api.models import RESULT_TYPES
+from airflow_batches.cost.usage_cost import USAGE_FIELDS
 from airflow_batches.errors import ResultsCheckError, ResultsCountMismatchError
 
 __all__ = ["USAGE_FIELDS", "ResultChecker"]
-
-USAGE_FIELDS: tuple[str, ...] = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
 
 _loads = json.loads
 
@@ -40,6 +34,7 @@ class _Usage(msgspec.Struct, gc=False):
 
 
 class _Message(msgspec.Struct, gc=False):
+    model: str | None = None
     usage: _Usage | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -56,6 +51,16 @@ class _Line(msgspec.Struct, gc=False):
 _decode = msgspec.json.Decoder(_Line).decode
 
 
+def _usage_values(usage: _Usage) -> tuple[int | None, ...]:
+    """In the order of ``USAGE_FIELDS``."""
+    return (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_creation_input_tokens,
+        usage.cache_read_input_tokens,
+    )
+
+
 class ResultChecker:
     """Checks the lines of one batch's results, in stream order, and sums counts and token usage."""
 
@@ -65,6 +70,8 @@ class ResultChecker:
         self.last_custom_id = ""  # of the line checked last (the merged landing matches rounds by it)
         self.counts: dict[str, int] = dict.fromkeys(RESULT_TYPES, 0)
         self.usage: dict[str, int] = dict.fromkeys(USAGE_FIELDS, 0)
+        # The same sums per ``message.model``, for the cost at each model's price.
+        self.usage_by_model: dict[str, dict[str, int]] = {}
         # One string per request: 100k ids of up to 64 chars is a few MB, bounded by the batch size limit.
         self._seen: set[str] = set()
 
@@ -86,15 +93,15 @@ class ResultChecker:
             if message is msgspec.UNSET or message.usage is msgspec.UNSET:
                 return self._check_plain(line)
             usage = message.usage
+            model = message.model or "unknown"
+            per_model = self.usage_by_model.get(model)
+            if per_model is None:
+                per_model = self.usage_by_model[model] = dict.fromkeys(USAGE_FIELDS, 0)
             totals = self.usage
-            if usage.input_tokens is not None:
-                totals["input_tokens"] += usage.input_tokens
-            if usage.output_tokens is not None:
-                totals["output_tokens"] += usage.output_tokens
-            if usage.cache_creation_input_tokens is not None:
-                totals["cache_creation_input_tokens"] += usage.cache_creation_input_tokens
-            if usage.cache_read_input_tokens is not None:
-                totals["cache_read_input_tokens"] += usage.cache_read_input_tokens
+            for field, value in zip(USAGE_FIELDS, _usage_values(usage), strict=True):
+                if value is not None:
+                    totals[field] += value
+                    per_model[field] += value
         self.lines += 1
         self._seen.add(custom_id)
         self.last_custom_id = custom_id
@@ -137,10 +144,15 @@ class ResultChecker:
         except (KeyError, TypeError):
             raise self._bad_line(None, "a succeeded result without result.message.usage") from None
         totals = self.usage
+        model = str(result["message"].get("model") or "unknown")
+        per_model = self.usage_by_model.get(model)
+        if per_model is None:
+            per_model = self.usage_by_model[model] = dict.fromkeys(USAGE_FIELDS, 0)
         for field in USAGE_FIELDS:
             value = usage.get(field)
             if isinstance(value, int):
                 totals[field] += value
+                per_model[field] += value
 
     def verify_counts(self, expected: dict[str, int]) -> None:
         """Compare the line counts per result type with the batch's ``request_counts``."""

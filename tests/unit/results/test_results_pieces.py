@@ -109,6 +109,9 @@ def test_clean_uri_drops_the_connection_id() -> None:
         b'{"custom_id":"t","result":{"type":"succeeded","message":{"usage":{"input_tokens":true}}}}',
         b'{"custom_id":"t","result":{"type":"succeeded","message":{"usage":{"input_tokens":2.0}}}}',
         b'{"custom_id":"t","result":{"type":"canceled","message":"not an object"}}',
+        b'{"custom_id":"t","result":{"type":"succeeded","message":{"model":5,"usage":{"input_tokens":1}}}}',
+        b'{"custom_id":"t","result":{"type":"succeeded","message":{"model":"","usage":{"input_tokens":1}}}}',
+        b'{"custom_id":"t","result":{"type":"succeeded","message":{"model":"m","usage":{"output_tokens":4}}}}',
         '{"custom_id":"t","result":{"type":"canceled"}}'.encode("utf-16"),
         # duplicate keys: the last one counts, in both decoders
         b'{"custom_id":"x","custom_id":"t","result":{"type":"succeeded"},"result":{"type":"expired"}}',
@@ -137,10 +140,10 @@ def test_checker_accepts_and_counts_exactly_what_json_loads_does(line: bytes) ->
         with pytest.raises(ResultsCheckError, match="line 1 is not a valid result"):
             fast.check(line)
     else:
-        assert (fast.check(line), fast.counts, fast.usage) == expected
+        assert (fast.check(line), fast.counts, fast.usage, fast.usage_by_model) == expected
 
 
-def reference_check(line: bytes) -> tuple[str, dict[str, int], dict[str, int]]:
+def reference_check(line: bytes) -> tuple[str, dict[str, int], dict[str, int], dict[str, dict[str, int]]]:
     """The checks spelled out on json.loads: what a results line must be, and what it adds up to."""
     obj = json.loads(line)
     custom_id, result = obj["custom_id"], obj["result"]
@@ -148,10 +151,12 @@ def reference_check(line: bytes) -> tuple[str, dict[str, int], dict[str, int]]:
     if not isinstance(custom_id, str) or not custom_id or result_type not in RESULT_TYPES:
         raise ValueError("not a result")
     usage = dict.fromkeys(USAGE_FIELDS, 0)
+    by_model = {}
     if result_type == "succeeded":
         fields = result["message"]["usage"]
         usage = {f: v if isinstance(v := fields.get(f), int) else 0 for f in USAGE_FIELDS}
-    return result_type, dict.fromkeys(RESULT_TYPES, 0) | {result_type: 1}, usage
+        by_model = {str(result["message"].get("model") or "unknown"): usage}
+    return result_type, dict.fromkeys(RESULT_TYPES, 0) | {result_type: 1}, usage, by_model
 
 
 def test_checker_reports_a_duplicate_with_its_line_whichever_path_saw_it_first() -> None:
