@@ -10,6 +10,7 @@ while the DAG file is parsed or an argument is read, before anything is paid for
     ├── BatchRequestsInvalidError    the requests break the API's rules; nothing was sent
     ├── BatchCreateAmbiguousError    create may have made a batch whose id never arrived
     ├── RequestSourceError           the create operator's ``requests`` cannot be read
+    │   └── RecordsError             a ``RequestTemplate``'s records cannot be read
     ├── BatchOutcomeError            ended batches break the outcome policy (too many failed requests, ...)
     ├── BatchAccessError             a batch cannot be read: key, permission, unknown id, bad request
     ├── BatchMissingError            a batch to cancel or delete does not exist
@@ -65,6 +66,7 @@ __all__ = [
     "DestinationExistsError",
     "DestinationWriteError",
     "InvalidBatchEventError",
+    "RecordsError",
     "RequestSourceError",
     "RequestValidationError",
     "ResultsArchivedError",
@@ -88,6 +90,10 @@ class BatchCreateAmbiguousError(AirflowFailException):
 
 class RequestSourceError(AirflowFailException):
     """The ``requests`` argument cannot be read; retrying would not help."""
+
+
+class RecordsError(RequestSourceError):
+    """The records of a ``RequestTemplate`` cannot be read (no file, bad JSON/CSV/Parquet, no pyarrow)."""
 
 
 class BatchOutcomeError(AirflowFailException):
