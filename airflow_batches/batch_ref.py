@@ -9,6 +9,9 @@ only here (:func:`new_group`, :func:`group_of`), so every operator returns the s
      "counts": {"processing", "succeeded", "errored", "canceled", "expired"},   # summed over the batches
      # the create operator adds:
      "request_counts": [n per batch], "total_requests": N, "fingerprint": "<sha256>",
+     # ... and with resubmit_rounds > 0 (batch_ids and request_counts then cover every round, counts
+     # count each original request once by its final result):
+     "rounds": [{"batch_ids", "request_counts", "resubmitted", "replaces", "counts"}, ...],
      # the sensor adds:
      "batches": [BatchSnapshot, ...]}
 
@@ -29,8 +32,10 @@ __all__ = [
     "BatchGroup",
     "BatchRef",
     "BatchSnapshot",
+    "ReplacedCounts",
     "RequestCounts",
     "ResultCounts",
+    "RoundRecord",
     "aggregate_counts",
     "batch_snapshot",
     "format_counts",
@@ -71,6 +76,23 @@ class BatchSnapshot(TypedDict):
     results_url: str | None
 
 
+class ReplacedCounts(TypedDict):
+    """What the requests a resubmit round sent again had come back as in the round before."""
+
+    errored: int
+    expired: int
+
+
+class RoundRecord(TypedDict):
+    """One round of a create operator with ``resubmit_rounds`` (see ``operators/resubmit.py``)."""
+
+    batch_ids: list[str]
+    request_counts: list[int]
+    resubmitted: int
+    replaces: ReplacedCounts
+    counts: RequestCounts
+
+
 class BatchGroup(TypedDict):
     """The state of a group of batches; see the module docstring for who adds the optional keys."""
 
@@ -81,6 +103,7 @@ class BatchGroup(TypedDict):
     total_requests: NotRequired[int]
     fingerprint: NotRequired[str]
     batches: NotRequired[list[BatchSnapshot]]
+    rounds: NotRequired[list[RoundRecord]]
 
 
 #: A batch id, a list of ids, a :class:`BatchGroup` (or any mapping with ``batch_ids`` or ``batch_id``),

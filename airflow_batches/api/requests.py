@@ -394,6 +394,7 @@ def spool_batches(
     default_model: str | None = None,
     spool_dir: str | os.PathLike[str] | None = None,
     max_problems: int = MAX_PROBLEMS_SHOWN,
+    select: Callable[[str], bool] | None = None,
 ) -> list[SpooledBatch]:
     """Validate ``items`` and write them as one or more ready-to-send batch bodies, in one pass.
 
@@ -402,6 +403,9 @@ def spool_batches(
     A new batch starts whenever the next request would exceed
     ``max_requests`` or ``max_bytes`` (measured on the whole body). Raises ``RequestValidationError`` with
     every problem found (and leaves no file behind) if any request breaks a rule or there is none.
+
+    ``select`` (a predicate on ``custom_id``) writes only the requests it accepts, encoded exactly as in a
+    full run (a resubmit round sends the same bytes again); the whole input is still validated.
     """
     if not 1 <= max_requests <= MAX_REQUESTS_PER_BATCH:
         raise InvalidInputError(
@@ -428,6 +432,8 @@ def spool_batches(
                 break
             # After the first problem nothing will be sent: keep validating, stop writing.
             if encoded is None or encoder.problems:
+                continue
+            if select is not None and not select(encoded.custom_id):
                 continue
             if current is not None and (
                 current.count >= max_requests or current.size_with(encoded) > max_bytes

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, task
 
 from airflow_batches.operators import (
     BatchCancelOperator,
@@ -66,10 +66,10 @@ class CrashOnFirstTryCreateOperator(_Create):
             raise RuntimeError("simulated worker crash after create, before deferring")
         return super().defer(**kwargs)
 
-    def execute_complete(self, context: Any, event: Any, group: Any = None) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: Any, group: Any = None, **kwargs: Any) -> dict[str, Any]:
         if self.crash_at == "resume" and context["ti"].try_number == 1:
             raise RuntimeError("simulated worker crash after the trigger fired")
-        return super().execute_complete(context, event, group=group)
+        return super().execute_complete(context, event, group=group, **kwargs)
 
 
 with DAG("e2e_split_group", schedule=None, start_date=START, catchup=False):
@@ -138,3 +138,52 @@ with DAG("e2e_cancel_then_delete", schedule=None, start_date=START, catchup=Fals
 with DAG("e2e_cancel_deferred", schedule=None, start_date=START, catchup=False):
     # Run by the real scheduler + triggerer; the test clears the task while it is deferred.
     create_task(3, deferrable=True, poll_interval=1, cancel_on_kill=True)
+
+
+# --- resubmit rounds (tests/e2e/test_resubmit_e2e.py: an emulator failing requests transiently) ---------
+
+
+class CrashInRoundTwoOperator(_Create):
+    """Dies on its first try right after round 2 was created (and recorded), like a killed worker."""
+
+    def _wait(self, context: Any, hook: Any, group: Any, deadline: float | None) -> Any:
+        if len(group.get("rounds", [])) >= 2 and context["ti"].try_number == 1:
+            raise RuntimeError("simulated worker crash after round 2 was created")
+        return super()._wait(context, hook, group, deadline)
+
+
+with DAG("e2e_resubmit", schedule=None, start_date=START, catchup=False):
+
+    @task
+    def make_requests() -> list[dict[str, Any]]:
+        return requests(30, errored=2, prefix="xcom")
+
+    from_file = BatchCreateOperator(
+        task_id="from_file",
+        requests=OUTPUT + "/requests.jsonl",
+        max_requests_per_batch=15,
+        resubmit_rounds=2,
+        # Round 1 fails ~15% of requests; the policy judges the final results, where none failed.
+        max_failure_ratio=0.0,
+        deferrable=True,
+        poll_interval=0.5,
+    )
+    from_xcom = BatchCreateOperator(
+        task_id="from_xcom",
+        requests=make_requests(),
+        resubmit_rounds=2,
+        deferrable=False,
+        poll_interval=0.5,
+    )
+
+with DAG("e2e_resubmit_crash", schedule=None, start_date=START, catchup=False):
+    CrashInRoundTwoOperator(
+        task_id="create",
+        requests=requests(40, prefix="crash"),
+        max_requests_per_batch=25,
+        resubmit_rounds=2,
+        deferrable=True,
+        poll_interval=0.5,
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+    )
