@@ -119,7 +119,8 @@ def test_invalid_rendered_requests_name_the_csv_line(tmp_path: Path) -> None:
 def test_parquet_rows_are_named_by_row_number(tmp_path: Path) -> None:
     path = tmp_path / "records.parquet"
     pq.write_table(pa.Table.from_pylist([{"id": 1, "text": "a"}, {"id": 2, "text": None}]), path)
-    tpl = template(path.as_uri(), params={**PARAMS, "max_tokens": 8, "metadata": {"user_id": "{{ record.x }}"}})
+    params = {**PARAMS, "metadata": {"user_id": "{{ record.x }}"}}
+    tpl = template(path.as_uri(), params=params)
     with pytest.raises(RequestValidationError) as info:
         spool_batches(tpl.requests())
     assert [p.origin for p in info.value.problems] == ["records.parquet row 1", "records.parquet row 2"]
@@ -160,7 +161,7 @@ def test_unreadable_records_are_clear_errors(records: Any, message: str) -> None
 def test_bad_lines_in_a_records_file(tmp_path: Path) -> None:
     path = tmp_path / "records.jsonl"
     path.write_text('{"id": 1}\n[1, 2]\n')
-    with pytest.raises(RecordsError, match="records.jsonl line 2: a record must be a JSON object"):
+    with pytest.raises(RecordsError, match=r"records\.jsonl line 2: a record must be a JSON object"):
         list(template(path.as_uri()).requests())
     missing = tmp_path / "nope.csv"
     with pytest.raises(RecordsError, match="does not exist"):
