@@ -64,6 +64,7 @@ class ServerSettings(_Settings):
     cancel_ended_status: Literal[400, 409] = 400
     archived_results_status: Literal[400, 404] = 404
     clear_results_url_on_archive: bool = False
+    invalid_output_rate: float = Field(default=0.0, ge=0, le=1)
 
     def public(self) -> dict[str, Any]:
         """The settings as shown by the admin endpoint: the key itself is never shown."""
