@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from airflow_batches.batch_ref import ResultCounts
+
+if TYPE_CHECKING:
+    from airflow_batches.results.table import TableEntry
 
 __all__ = ["FileEntry", "Manifest", "UsageTotals"]
 
@@ -34,3 +37,4 @@ class Manifest(TypedDict):
     bytes: int
     usage: UsageTotals
     duration_seconds: float
+    table: NotRequired[TableEntry]  # BatchResultsOperator(table=...)
