@@ -18,7 +18,6 @@ import argparse
 import csv
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_create import REPO, _maxrss_mb
+from bench_create import _maxrss_mb, measure
 
 SYSTEM = [{"type": "text", "text": "Label the ticket. " * 50, "cache_control": {"type": "ephemeral"}}]
 PARAMS = {
@@ -68,7 +67,8 @@ def write_inputs(folder: Path, count: int, text_bytes: int) -> tuple[Path, Path]
     return csv_path, parquet_path
 
 
-def worker(method: str, path: str) -> dict[str, Any]:
+def worker(method: str, path: str, *_unused: str) -> dict[str, Any]:
+    """One method in this process (``bench_create.measure`` passes an emulator URL and key, unused here)."""
     from airflow_batches.api import spool_batches
     from airflow_batches.records import RequestTemplate
 
@@ -111,15 +111,6 @@ def worker(method: str, path: str) -> dict[str, Any]:
     }
 
 
-def measure(method: str, path: Path) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", method, str(path)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
-    if done.returncode != 0:
-        raise RuntimeError(f"{method} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -130,7 +121,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-records-input-") as tmp:
         csv_path, parquet_path = write_inputs(Path(tmp), args.records, args.text_bytes)
         inputs = {"template-csv": csv_path, "template-parquet": parquet_path, "naive-csv": csv_path}
-        rows = [(method, measure(method, path)) for method, path in inputs.items()]
+        rows = [(m, measure(m, path, "", "", script=__file__)) for m, path in inputs.items()]
     python = sys.version.split()[0]
     print(f"\nrecords -> requests: {args.records:,} records (python {python}, {os.cpu_count()} cpus)")
     print(f"{'method':<17} {'s':>7} {'records/s':>10} {'body MB':>8} {'peak RSS +MB':>13}")
@@ -143,6 +134,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        print(json.dumps(worker(sys.argv[2], sys.argv[3])))
+        print(json.dumps(worker(*sys.argv[2:6])))
     else:
         main()

@@ -15,6 +15,7 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath, literal
 
 from airflow_batches.api.requests import SourcedRequest
 from airflow_batches.errors import RequestSourceError
+from airflow_batches.input_files import open_input
 from airflow_batches.records.template import RequestTemplate
 
 __all__ = ["as_literal", "describe_source", "iter_request_items"]
@@ -101,14 +102,5 @@ def _to_path(text: str) -> ObjectStoragePath:
 
 
 def _iter_file_lines(path: ObjectStoragePath) -> Iterator[bytes]:
-    try:
-        handle = path.open("rb")  # type: ignore[no-untyped-call]
-    except FileNotFoundError:
-        raise RequestSourceError(
-            f"requests file {path} does not exist; check the path (templated paths render with the run's "
-            "values, e.g. {{ ds }})"
-        ) from None
-    except OSError as exc:
-        raise RequestSourceError(f"cannot open requests file {path}: {exc}") from None
-    with handle:
+    with open_input(path, "requests", RequestSourceError) as handle:
         yield from handle

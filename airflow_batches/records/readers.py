@@ -18,6 +18,7 @@ from typing import Any, Literal
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from airflow_batches.errors import RecordsError
+from airflow_batches.input_files import open_input
 
 __all__ = ["PARQUET_BATCH_ROWS", "Record", "RecordFormat", "iter_records", "records_format", "to_path"]
 
@@ -90,16 +91,7 @@ def iter_records(source: Any, *, fmt: str | None = None) -> Iterator[Record]:
 def _iter_file(path: ObjectStoragePath, fmt: RecordFormat) -> Iterator[Record]:
     name = path.name
     readers = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}
-    try:
-        handle = path.open("rb")  # type: ignore[no-untyped-call]
-    except FileNotFoundError:
-        raise RecordsError(
-            f"records file {path} does not exist; check the path (templated paths render with the run's "
-            "values, e.g. {{ ds }})"
-        ) from None
-    except OSError as exc:
-        raise RecordsError(f"cannot open records file {path}: {exc}") from None
-    with handle:
+    with open_input(path, "records", RecordsError) as handle:
         yield from readers[fmt](handle, name)
 
 
