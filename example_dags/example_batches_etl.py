@@ -1,35 +1,39 @@
-"""A scheduled daily ETL through Message Batches, reading and writing object storage.
+"""A scheduled daily ETL through Message Batches: records in, a table out, nothing converted by hand.
 
 Each day:
 
-1. ``build_requests`` reads that day's input records ``{base}/input/{ds}/records.jsonl`` (one JSON object per
-   line: ``{"id": ..., "text": ...}``) and writes one Messages request per record next to it, as
-   ``requests.jsonl``, streaming line by line.
-2. ``create_batches`` submits that file (validated and split into batches as needed) without waiting.
-3. ``wait_for_batches`` waits in the triggerer (``BatchSensor``, deferrable).
-4. ``land_results`` streams the results to ``{base}/results/{ds}/``.
-5. ``summarize`` turns the results into ``table.csv`` (custom_id, result type, text, tokens) and
-   ``summary.json`` (token totals and an estimated cost at the batch discount).
+1. ``create_batches`` reads that day's records ``{base}/input/{ds}/records.jsonl`` (one JSON object per line:
+   ``{"id": ..., "text": ...}``; a ``records.csv`` or ``records.parquet`` works the same way) and turns each
+   record into one request with a ``RequestTemplate``: a shared, cached instruction and the record's text,
+   asking for a structured answer (``Summary``). The requests are validated and split into batches, submitted,
+   and waited for in the triggerer; requests that errored transiently or expired are sent again, up to two
+   more rounds (``resubmit_rounds=2``).
+2. ``land_results`` streams the raw results to ``{base}/results/{ds}/`` and writes ``table.parquet`` next to
+   them: one row per record, in record order, joined to the record (``record_id``, ``record_text``), with the
+   answer's fields as columns; an answer that breaks the schema is kept and marked ``valid = false``.
+3. ``summarize`` writes ``summary.json`` from the landing's manifest: result types, valid and invalid answers,
+   token usage and an estimated cost at the batch discount.
 
 ``{base}`` is the Airflow Variable ``airflow_batches_base`` if set, else ``$AIRFLOW_BATCHES_BASE``, else a
 folder in ``$AIRFLOW_HOME``; any object storage URI works (``file://``, ``s3://bucket/prefix``, ...).
+The Parquet table needs ``pip install "airflow-batches[parquet]"`` (or set
+``AIRFLOW_BATCHES_TABLE_FORMAT=csv``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, ObjectStoragePath, task
+from pydantic import BaseModel, Field
 
 from airflow_batches.operators import BatchCreateOperator, BatchResultsOperator
-from airflow_batches.sensors import BatchSensor
+from airflow_batches.records import RequestTemplate
 
 DEFAULT_BASE = os.environ.get(
     "AIRFLOW_BATCHES_BASE",
@@ -38,6 +42,7 @@ DEFAULT_BASE = os.environ.get(
 BASE = "{{ var.value.get('airflow_batches_base', '" + DEFAULT_BASE + "') }}"
 MODEL = os.environ.get("AIRFLOW_BATCHES_MODEL", "claude-haiku-4-5")
 POLL_INTERVAL = float(os.environ.get("AIRFLOW_BATCHES_POLL_INTERVAL", "300"))
+TABLE_FORMAT: Any = os.environ.get("AIRFLOW_BATCHES_TABLE_FORMAT", "parquet")
 
 # USD per million tokens (input, output) at list price, from https://www.anthropic.com/pricing (check it:
 # prices change). The Batches API bills 50% of these. Cache writes/reads are billed at 1.25x / 0.1x input.
@@ -48,58 +53,46 @@ PRICES_PER_MTOK = {
 }
 BATCH_DISCOUNT = 0.5
 
-
-def build_request(record: Mapping[str, Any], model: str) -> dict[str, Any]:
-    """One Messages request for one input record; the record id becomes the custom_id."""
-    return {
-        "custom_id": f"rec-{record['id']}",
-        "params": {
-            "model": model,
-            "max_tokens": 512,
-            "messages": [{"role": "user", "content": f"Summarize in one sentence:\n\n{record['text']}"}],
-        },
-    }
+INSTRUCTIONS = (
+    "You summarize short notes for a daily digest. Answer with one sentence that keeps the note's main "
+    "point, and the note's topic in at most three words."
+)
 
 
-def iter_result_rows(lines: Iterator[bytes]) -> Iterator[dict[str, Any]]:
-    """One table row per results line: custom_id, result type, reply text and token counts."""
-    for raw in lines:
-        line = json.loads(raw)
-        result = line["result"]
-        message = result.get("message") or {}
-        usage = message.get("usage") or {}
-        if result["type"] == "errored":
-            text = (result.get("error") or {}).get("error", {}).get("message", "")
-        else:
-            text = "".join(b.get("text", "") for b in message.get("content", []) if b.get("type") == "text")
-        yield {
-            "custom_id": line["custom_id"],
-            "result_type": result["type"],
-            "model": message.get("model", ""),
-            "text": text,
-            "input_tokens": int(usage.get("input_tokens") or 0),
-            "output_tokens": int(usage.get("output_tokens") or 0),
-            "cache_creation_input_tokens": int(usage.get("cache_creation_input_tokens") or 0),
-            "cache_read_input_tokens": int(usage.get("cache_read_input_tokens") or 0),
-        }
+class Summary(BaseModel):
+    """The structured answer each request asks for; one table column per field."""
+
+    summary: str = Field(description="one sentence")
+    topic: str = Field(description="at most three words")
 
 
-def estimate_cost(rows_by_model: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
-    """Estimated USD at the batch discount per model; unknown models are listed, not guessed."""
-    total, unpriced = 0.0, []
-    for model, tokens in rows_by_model.items():
-        price = PRICES_PER_MTOK.get(model)
-        if price is None:
-            unpriced.append(model)
-            continue
-        input_price, output_price = price
-        total += (
-            tokens["input_tokens"] * input_price
-            + tokens["cache_creation_input_tokens"] * input_price * 1.25
-            + tokens["cache_read_input_tokens"] * input_price * 0.1
-            + tokens["output_tokens"] * output_price
-        ) / 1_000_000
-    return {"estimated_usd": round(total * BATCH_DISCOUNT, 6), "unpriced_models": sorted(unpriced)}
+RECORDS = RequestTemplate(
+    records=BASE + "/input/{{ ds }}/records.jsonl",
+    custom_id="rec-{{ record.id }}",
+    params={
+        "model": MODEL,
+        "max_tokens": 512,
+        # The same instruction for every record: cached once, read at a tenth of the input price after.
+        "system": [{"type": "text", "text": INSTRUCTIONS, "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": "{{ record.text }}"}],
+    },
+    output_schema=Summary,
+)
+
+
+def estimate_cost(model: str, usage: Mapping[str, int]) -> dict[str, Any]:
+    """Estimated USD at the batch discount; an unknown model is named, not guessed."""
+    price = PRICES_PER_MTOK.get(model)
+    if price is None:
+        return {"estimated_usd": None, "unpriced_models": [model]}
+    input_price, output_price = price
+    total = (
+        usage["input_tokens"] * input_price
+        + usage["cache_creation_input_tokens"] * input_price * 1.25
+        + usage["cache_read_input_tokens"] * input_price * 0.1
+        + usage["output_tokens"] * output_price
+    ) / 1_000_000
+    return {"estimated_usd": round(total * BATCH_DISCOUNT, 6), "unpriced_models": []}
 
 
 with DAG(
@@ -111,92 +104,38 @@ with DAG(
     tags=["example", "anthropic", "batches"],
     doc_md=__doc__,
 ):
-
-    @task
-    def build_requests(base: str, ds: str | None = None) -> str:
-        day = ObjectStoragePath(f"{base}/input/{ds}")
-        source, target = day / "records.jsonl", day / "requests.jsonl"
-        if not source.exists():
-            raise FileNotFoundError(f"no input for {ds}: {source} does not exist")
-        count = 0
-        with source.open("rb") as records, target.open("wb") as requests:
-            for number, raw in enumerate(records, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw)
-                    request = build_request(record, MODEL)
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise ValueError(
-                        f"{source} line {number}: not a record with 'id' and 'text' ({exc})"
-                    ) from None
-                requests.write(json.dumps(request, separators=(",", ":")).encode() + b"\n")
-                count += 1
-        print(f"Wrote {count} requests to {target}")
-        return str(target)
-
-    requests_uri = build_requests(BASE)
-
     create = BatchCreateOperator(
         task_id="create_batches",
-        requests=requests_uri,
-        wait_for_completion=False,
-        retries=2,
-    )
-    wait = BatchSensor(
-        task_id="wait_for_batches",
-        batch_id=create.output,
+        requests=RECORDS,
         deferrable=True,
-        poke_interval=POLL_INTERVAL,
-        timeout=24 * 3600,
+        poll_interval=POLL_INTERVAL,
+        timeout=26 * 3600,
+        resubmit_rounds=2,
+        retries=2,
     )
     land = BatchResultsOperator(
         task_id="land_results",
         batch_id=create.output,
         destination=BASE + "/results/{{ ds }}/",
+        table=TABLE_FORMAT,
+        join_records=RECORDS,
     )
 
     @task
     def summarize(manifest: dict[str, Any], base: str, ds: str | None = None) -> dict[str, Any]:
-        out = ObjectStoragePath(f"{base}/results/{ds}")
-        tokens_by_model: dict[str, dict[str, int]] = {}
-        types: dict[str, int] = {}
-        fields = [
-            "custom_id",
-            "result_type",
-            "model",
-            "text",
-            "input_tokens",
-            "output_tokens",
-            "cache_creation_input_tokens",
-            "cache_read_input_tokens",
-        ]
-        with (out / "table.csv").open("wb") as raw_table:
-            table = io.TextIOWrapper(raw_table, encoding="utf-8", newline="")
-            writer = csv.DictWriter(table, fieldnames=fields)
-            writer.writeheader()
-            for item in manifest["files"]:
-                with ObjectStoragePath(item["uri"]).open("rb") as lines:
-                    for row in iter_result_rows(lines):
-                        writer.writerow(row)
-                        types[row["result_type"]] = types.get(row["result_type"], 0) + 1
-                        if row["model"]:
-                            totals = tokens_by_model.setdefault(row["model"], dict.fromkeys(fields[4:], 0))
-                            for key in fields[4:]:
-                                totals[key] += row[key]
-            table.flush()
-            table.detach()
+        table = manifest["table"]
         summary = {
             "date": ds,
             "batch_ids": manifest["batch_ids"],
-            "result_types": types,
-            "tokens_by_model": tokens_by_model,
-            **estimate_cost(tokens_by_model),
-            "table": str(out / "table.csv"),
+            "result_types": table["result_types"],
+            "valid_answers": table["valid"],
+            "invalid_answers": table["invalid"],
+            "tokens_by_model": {MODEL: manifest["usage"]},
+            **estimate_cost(MODEL, manifest["usage"]),
+            "table": table["uri"],
         }
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        (ObjectStoragePath(f"{base}/results/{ds}") / "summary.json").write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary, indent=2))
         return summary
 
-    create >> wait >> land
     summarize(land.output, BASE)

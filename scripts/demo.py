@@ -3,8 +3,8 @@
 Steps: use ``.airflow/`` (in the repository) as AIRFLOW_HOME, migrate its SQLite metadata DB, start the local
 Message Batches emulator, write sample input records for the day, point the ``anthropic_default`` connection
 at the emulator (environment variable), run ``example_batches_etl`` with ``dag.test()`` (the deferrable
-sensor really defers and resumes through Airflow's trigger machinery), then print where the results are and
-the usage/cost summary. Output goes to ``demo-output/``.
+create task really defers and resumes through Airflow's trigger machinery), then print where the results
+are, the usage/cost summary and the first rows of the results table. Output goes to ``demo-output/``.
 
 The terminal shows only short ``[demo]`` progress lines and the summary: everything Airflow, the task code and
 the subprocesses write (file descriptors 1 and 2) goes to ``.airflow/demo.log``. On failure the last lines of
@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 DAG_ID = "example_batches_etl"
 # Lines of Airflow's log shown on failure: enough for the task's error and its context.
 LOG_TAIL_LINES = 40
+TABLE_ROWS_SHOWN = 5
 
 TOPICS = [
     "how tides follow the moon",
@@ -168,6 +169,25 @@ def report(console: Console, workdir: Path, day: date) -> None:
             f"[demo] {model}: {tokens['input_tokens']} input / {tokens['output_tokens']} output tokens"
         )
     console.say(f"[demo] estimated cost at the batch discount: ${summary['estimated_usd']:.6f}")
+    show_table(console, Path(summary["table"].removeprefix("file://")), summary)
+
+
+def show_table(console: Console, path: Path, summary: dict[str, object]) -> None:
+    """The first rows of the table the landing wrote, a few columns of each."""
+    import pyarrow.parquet as pq
+
+    rows = pq.ParquetFile(path).iter_batches(batch_size=TABLE_ROWS_SHOWN)
+    first = next(rows).to_pylist() if path.stat().st_size else []
+    console.say(
+        f"[demo] table {path.name}: {summary['valid_answers']} valid / {summary['invalid_answers']} "
+        f"invalid answers; first {len(first)} rows (record_id, result_type, valid, topic, summary):"
+    )
+    for row in first:
+        topic, text = (" ".join(str(row[name]).split()) for name in ("topic", "summary"))
+        console.say(
+            f"[demo]   {row['record_id']:>4}  {row['result_type']}  {row['valid']!s:<5}  "
+            f"{topic[:22]:<22}  {text[:60]}"
+        )
 
 
 def positive_int(text: str) -> int:

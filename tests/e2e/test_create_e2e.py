@@ -3,11 +3,11 @@ machinery) against the real emulator over loopback."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -102,7 +102,8 @@ def test_cancel_on_kill_cancels_the_batch_when_the_task_is_killed(run_dag: Any) 
 
 
 def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_path: Path) -> None:
-    """Input in object storage -> requests file -> batches -> deferrable sensor -> results -> table, cost."""
+    """Records in object storage -> structured requests -> batches (deferrable, rounds) -> results and a
+    table joined to the records, one row per record -> summary with the cost."""
     from datetime import UTC, datetime
 
     day = datetime.now(UTC).date().isoformat()
@@ -118,11 +119,12 @@ def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_
     assert tokens["input_tokens"] > 0 and tokens["output_tokens"] > 0
     expected = (tokens["input_tokens"] * 1.0 + tokens["output_tokens"] * 5.0) / 1_000_000 * 0.5
     assert summary["estimated_usd"] == pytest.approx(expected, abs=1e-6)
-    with (out / "table.csv").open(newline="") as handle:
-        rows = {row["custom_id"]: row for row in csv.DictReader(handle)}
-    assert sorted(rows) == [f"rec-{n}" for n in range(7)]
-    assert rows["rec-3"]["result_type"] == "succeeded" and rows["rec-3"]["text"].endswith("note 3")
-    assert sum(int(row["output_tokens"]) for row in rows.values()) == tokens["output_tokens"]
+    assert (summary["valid_answers"], summary["invalid_answers"]) == (7, 0)
+    rows = pq.read_table(out / "table.parquet").to_pylist()
+    assert [(row["custom_id"], row["record_id"]) for row in rows] == [(f"rec-{n}", str(n)) for n in range(7)]
+    assert rows[3]["result_type"] == "succeeded" and rows[3]["valid"] is True
+    assert rows[3]["summary"] == rows[3]["topic"] == "note 3", "the emulator answers with the prompt's text"
+    assert sum(row["output_tokens"] for row in rows) == tokens["output_tokens"]
     assert slow_emulator.stats()["batches_created"] == 1
 
 

@@ -39,9 +39,12 @@ def test_demo_prints_progress_and_summary_and_logs_airflow_to_a_file(tmp_path: P
     lines = [line for line in done.stdout.splitlines() if line]
     assert all(line.startswith(("[demo] ", "  demo-output/")) for line in lines), done.stdout
     results = tmp_path / "demo-output" / "results" / "2026-02-03"
-    assert {p.name for p in results.iterdir()} >= {"summary.json", "table.csv"}
+    assert {p.name for p in results.iterdir()} >= {"summary.json", "table.parquet"}
     assert "[demo] result types: {'succeeded': 3}" in lines
     assert any(line.startswith("[demo] estimated cost at the batch discount: $") for line in lines)
+    assert "[demo] table table.parquet: 3 valid / 0 invalid answers; first 3 rows" in "\n".join(lines)
+    rows = [line.split() for line in lines if line.startswith("[demo]   ")]
+    assert [row[1:4] for row in rows] == [[str(n), "succeeded", "True"] for n in range(3)], "in record order"
     log = (tmp_path / ".airflow" / "demo.log").read_text()
     assert "[DAG TEST] end task task_id=summarize" in log
 
