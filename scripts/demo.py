@@ -33,6 +33,7 @@ DAG_ID = "example_batches_etl"
 # Lines of Airflow's log shown on failure: enough for the task's error and its context.
 LOG_TAIL_LINES = 40
 TABLE_ROWS_SHOWN = 5
+INVALID_OUTPUT_RATE = 0.1
 
 TOPICS = [
     "how tides follow the moon",
@@ -211,8 +212,12 @@ def main() -> int:
             migrate_db(console)
             from airflow_batches.emulator.testing import run_emulator
 
-            with run_emulator(processing_seconds=3) as emulator:
-                console.say(f"[demo] emulator listening at {emulator.base_url}")
+            # A tenth of the structured answers break the schema on purpose, to show how the table marks them.
+            with run_emulator(processing_seconds=3, invalid_output_rate=INVALID_OUTPUT_RATE) as emulator:
+                console.say(
+                    f"[demo] emulator listening at {emulator.base_url} (breaking "
+                    f"{INVALID_OUTPUT_RATE:.0%} of structured answers on purpose)"
+                )
                 os.environ["AIRFLOW_CONN_ANTHROPIC_DEFAULT"] = json.dumps(
                     {"conn_type": "anthropic", "host": emulator.base_url, "password": emulator.api_key}
                 )

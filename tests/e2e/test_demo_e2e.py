@@ -42,9 +42,14 @@ def test_demo_prints_progress_and_summary_and_logs_airflow_to_a_file(tmp_path: P
     assert {p.name for p in results.iterdir()} >= {"summary.json", "table.parquet"}
     assert "[demo] result types: {'succeeded': 3}" in lines
     assert any(line.startswith("[demo] estimated cost at the batch discount: $") for line in lines)
-    assert "[demo] table table.parquet: 3 valid / 0 invalid answers; first 3 rows" in "\n".join(lines)
+    # The demo's emulator breaks 10% of the answers: rec-0 is in that share (by its custom_id's hash).
+    assert "[demo] table table.parquet: 2 valid / 1 invalid answers; first 3 rows" in "\n".join(lines)
     rows = [line.split() for line in lines if line.startswith("[demo]   ")]
-    assert [row[1:4] for row in rows] == [[str(n), "succeeded", "True"] for n in range(3)], "in record order"
+    assert [row[1:4] for row in rows] == [
+        ["0", "succeeded", "False"],
+        ["1", "succeeded", "True"],
+        ["2", "succeeded", "True"],
+    ], "in record order, the invalid answer kept and marked"
     log = (tmp_path / ".airflow" / "demo.log").read_text()
     assert "[DAG TEST] end task task_id=summarize" in log
 
