@@ -38,6 +38,7 @@ __all__ = [
     "RoundRecord",
     "aggregate_counts",
     "batch_snapshot",
+    "final_counts",
     "format_counts",
     "group_of",
     "group_status",
@@ -243,6 +244,28 @@ def group_of(
         "processing_status": group_status(s["processing_status"] for s in snapshots),
         "counts": aggregate_counts(snapshots),
     }
+    if "rounds" in group:
+        # Every batch of a round is known: its counts are updated. The group counts each original
+        # request once, by its final result (the sensor and the create operator alike).
+        by_id = {s["id"]: s for s in snapshots}
+        group["rounds"] = [
+            {**r, "counts": aggregate_counts([by_id[b] for b in r["batch_ids"]])}
+            if all(b in by_id for b in r["batch_ids"])
+            else r
+            for r in group["rounds"]
+        ]
+        group["counts"] = final_counts(group["rounds"])
     if with_batches:
         group["batches"] = snapshots
     return group
+
+
+def final_counts(rounds: Sequence[RoundRecord]) -> RequestCounts:
+    """Each original request once, by its latest result: all rounds' counts less what later ones replaced."""
+    total: RequestCounts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+    for record in rounds:
+        for key in COUNT_KEYS:
+            total[key] += int(record["counts"][key])  # type: ignore[literal-required]
+        total["errored"] -= record["replaces"]["errored"]
+        total["expired"] -= record["replaces"]["expired"]
+    return total

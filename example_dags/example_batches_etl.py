@@ -7,7 +7,7 @@ Each day:
    record into one request with a ``RequestTemplate``: a shared, cached instruction and the record's text,
    asking for a structured answer (``Summary``). The requests are validated and split into batches, submitted,
    and waited for in the triggerer; requests that errored transiently or expired are sent again, up to two
-   more rounds (``resubmit_rounds=2``).
+   more rounds (``resubmit_rounds=2``); the landing keeps each request's final line.
 2. ``land_results`` streams the raw results to ``{base}/results/{ds}/`` and writes ``table.parquet`` next to
    them: one row per record, in record order, joined to the record (``record_id``, ``record_text``), with the
    answer's fields as columns; an answer that breaks the schema is kept and marked ``valid = false``.
@@ -109,8 +109,9 @@ with DAG(
         requests=RECORDS,
         deferrable=True,
         poll_interval=POLL_INTERVAL,
-        timeout=26 * 3600,
         resubmit_rounds=2,
+        # A round can take up to the API's 24 h expiry: room for the first round and two follow-ups.
+        timeout=3 * 24 * 3600,
         retries=2,
     )
     land = BatchResultsOperator(

@@ -43,7 +43,6 @@ from airflow_batches.operators.resubmit import (
     find_resubmittable,
     first_round,
     next_round,
-    round_ended,
     validate_resubmit,
 )
 from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
@@ -261,7 +260,7 @@ class BatchCreateOperator(BaseOperator):
         """The current round ended: start the next one if some requests are worth resending, else finish."""
         if not group.get("rounds"):
             return self._finish(context, group_of(batches, group))
-        group = round_ended(group, batches)
+        group = group_of(batches, group)
         done = len(group["rounds"])
         if done > self.resubmit_rounds:
             return self._finish(context, group)

@@ -25,15 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_batches.api.errors import ResultsStreamError
-from airflow_batches.api.models import COUNT_KEYS
 from airflow_batches.api.service import BatchServiceAsync
 from airflow_batches.batch_ref import (
     BatchGroup,
     BatchSnapshot,
-    RequestCounts,
     RoundRecord,
-    aggregate_counts,
-    group_status,
+    final_counts,
 )
 from airflow_batches.hooks.batch import BatchHook
 
@@ -44,7 +41,6 @@ __all__ = [
     "find_resubmittable",
     "first_round",
     "next_round",
-    "round_ended",
     "validate_resubmit",
 ]
 
@@ -186,29 +182,6 @@ def next_round(
     }
 
 
-def round_ended(group: BatchGroup, batches: Sequence[BatchSnapshot]) -> BatchGroup:
-    """``group`` with its last round in the state of ``batches`` (that round's batches)."""
-    rounds = rounds_of(group)
-    rounds[-1] = {**rounds[-1], "counts": aggregate_counts(batches)}
-    return {
-        **group,
-        "rounds": rounds,
-        "processing_status": group_status(b["processing_status"] for b in batches),
-        "counts": final_counts(rounds),
-    }
-
-
 def rounds_of(group: BatchGroup) -> list[RoundRecord]:
     """A copy of the group's round records (none for a group without rounds)."""
     return [RoundRecord(**r) for r in group.get("rounds", [])]
-
-
-def final_counts(rounds: Sequence[RoundRecord]) -> RequestCounts:
-    """Each original request once, by its latest result: all rounds' counts less what later ones replaced."""
-    total: RequestCounts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
-    for record in rounds:
-        for key in COUNT_KEYS:
-            total[key] += record["counts"][key]  # type: ignore[literal-required]
-        total["errored"] -= record["replaces"]["errored"]
-        total["expired"] -= record["replaces"]["expired"]
-    return total

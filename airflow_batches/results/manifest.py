@@ -9,7 +9,7 @@ from airflow_batches.batch_ref import ResultCounts
 if TYPE_CHECKING:
     from airflow_batches.results.table import TableEntry
 
-__all__ = ["FileEntry", "Manifest", "UsageTotals"]
+__all__ = ["FileEntry", "Manifest", "RoundEntry", "UsageTotals"]
 
 
 class FileEntry(TypedDict):
@@ -28,6 +28,15 @@ class UsageTotals(TypedDict):
     cache_read_input_tokens: int
 
 
+class RoundEntry(TypedDict):
+    """One resubmit round of a merged landing (``results/merge.py``): every line it had, final or not."""
+
+    batch_ids: list[str]
+    request_counts: list[int]
+    counts: ResultCounts
+    resubmitted: int  # requests this round sent again (0 for round 1)
+
+
 class Manifest(TypedDict):
     batch_ids: list[str]
     destination: str
@@ -37,4 +46,5 @@ class Manifest(TypedDict):
     bytes: int
     usage: UsageTotals
     duration_seconds: float
+    rounds: NotRequired[list[RoundEntry]]  # a group with resubmit rounds, landed merged
     table: NotRequired[TableEntry]  # BatchResultsOperator(table=...)

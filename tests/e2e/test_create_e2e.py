@@ -102,9 +102,16 @@ def test_cancel_on_kill_cancels_the_batch_when_the_task_is_killed(run_dag: Any) 
 
 
 def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_path: Path) -> None:
-    """Records in object storage -> structured requests -> batches (deferrable, rounds) -> results and a
-    table joined to the records, one row per record -> summary with the cost."""
+    """Records in object storage -> structured requests -> batches (deferred, with resubmit rounds) -> results
+    and a table joined to the records, one row per record -> summary with the cost; the emulator fails some
+    requests on their first submission (set at run time)."""
     from datetime import UTC, datetime
+
+    from airflow_batches.emulator.transient import draw
+
+    failing = [n for n in range(7) if draw(3, f"rec-{n}") < 0.3]
+    assert failing, "the draw must fail at least one request"
+    slow_emulator.set_faults(transient_errored_rate=0.3, transient_seed=3)
 
     day = datetime.now(UTC).date().isoformat()
     records = tmp_path / "input" / day / "records.jsonl"
@@ -125,7 +132,9 @@ def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_
     assert rows[3]["result_type"] == "succeeded" and rows[3]["valid"] is True
     assert rows[3]["summary"] == rows[3]["topic"] == "note 3", "the emulator answers with the prompt's text"
     assert sum(row["output_tokens"] for row in rows) == tokens["output_tokens"]
-    assert slow_emulator.stats()["batches_created"] == 1
+    assert slow_emulator.stats()["batches_created"] == 2, "round 1, then one follow-up for the failures"
+    group = result.xcom["create_batches"]
+    assert group["rounds"][1]["resubmitted"] == len(failing)
 
 
 def test_cancel_and_delete_a_running_group(run_dag: Any, slow_emulator: Any) -> None:

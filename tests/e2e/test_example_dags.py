@@ -15,5 +15,6 @@ def test_example_dags_parse_without_import_errors() -> None:
     assert {"example_batches_quickstart", "example_batches_etl"} <= set(bag.dag_ids)
     etl = bag.dags["example_batches_etl"]
     assert [t.task_id for t in etl.topological_sort()] == ["create_batches", "land_results", "summarize"]
+    assert etl.get_task("create_batches").resubmit_rounds == 2
     land = etl.get_task("land_results")
     assert land.destination.endswith("/results/{{ ds }}/")

@@ -90,7 +90,7 @@ def check_rounds(emulator: Any, group: dict[str, Any], custom_ids: list[str], ne
     }
 
 
-def test_every_source_resubmits_the_transient_failures_once(
+def test_every_source_resubmits_the_transient_failures_once_and_lands_one_line_per_request(
     run_dag: Any, flaky_emulator: Any, tmp_path: Path
 ) -> None:
     from_file = [f"file-{n}" for n in range(40)]
@@ -116,6 +116,23 @@ def test_every_source_resubmits_the_transient_failures_once(
     created = len(file_group["batch_ids"]) + len(xcom_group["batch_ids"])
     assert flaky_emulator.stats()["batches_created"] == created, "one batch per part of each round, no more"
 
+    # Landed merged: one line per original request, byte for byte its final round's line.
+    file_lines = landed(tmp_path / "file")
+    assert file_lines == final_lines(flaky_emulator, file_group)
+    assert sorted(file_lines) == sorted(from_file)
+    assert {json.loads(line)["result"]["type"] for line in file_lines.values()} == {"succeeded"}
+    assert result.xcom["land_file"]["counts"] == {"succeeded": 40, "errored": 0, "canceled": 0, "expired": 0}
+    assert [r["resubmitted"] for r in result.xcom["land_file"]["rounds"]] == [
+        0,
+        file_group["rounds"][1]["resubmitted"],
+    ]
+    xcom_lines = landed(tmp_path / "xcom")
+    assert xcom_lines == final_lines(flaky_emulator, xcom_group) and len(xcom_lines) == 30
+    assert sorted(p.name for p in (tmp_path / "xcom").rglob("*.jsonl")) == [
+        "errored.jsonl",
+        "succeeded.jsonl",
+    ]
+
 
 def test_a_retry_after_a_crash_in_round_two_reattaches_to_every_round(
     run_dag: Any, flaky_emulator: Any
@@ -126,3 +143,25 @@ def test_a_retry_after_a_crash_in_round_two_reattaches_to_every_round(
     custom_ids = [f"crash-{n}" for n in range(40)]
     check_rounds(flaky_emulator, group, custom_ids, never=set())
     assert flaky_emulator.stats()["batches_created"] == len(group["batch_ids"]), "the retry created nothing"
+
+
+def landed(folder: Path) -> dict[str, bytes]:
+    lines = [
+        line
+        for path in sorted(folder.rglob("*.jsonl"))
+        for line in path.read_bytes().splitlines(keepends=True)
+    ]
+    by_id = {json.loads(line)["custom_id"]: line for line in lines}
+    assert len(by_id) == len(lines), "one line per request, none twice"
+    return by_id
+
+
+def final_lines(emulator: Any, group: dict[str, Any]) -> dict[str, bytes]:
+    """Each request's line in the last round that sent it, as the API sends it."""
+    final: dict[str, bytes] = {}
+    for record in group["rounds"]:
+        for batch_id in record["batch_ids"]:
+            url = f"{emulator.base_url}/v1/messages/batches/{batch_id}/results"
+            body = httpx.get(url, headers=emulator.headers, timeout=30).content
+            final.update({json.loads(line)["custom_id"]: line for line in body.splitlines(keepends=True)})
+    return final

@@ -175,6 +175,10 @@ with DAG("e2e_resubmit", schedule=None, start_date=START, catchup=False):
         deferrable=False,
         poll_interval=0.5,
     )
+    BatchResultsOperator(task_id="land_file", batch_id=from_file.output, destination=OUTPUT + "/file/")
+    BatchResultsOperator(
+        task_id="land_xcom", batch_id=from_xcom.output, destination=OUTPUT + "/xcom/", split_by_type=True
+    )
 
 with DAG("e2e_resubmit_crash", schedule=None, start_date=START, catchup=False):
     CrashInRoundTwoOperator(
@@ -186,4 +190,17 @@ with DAG("e2e_resubmit_crash", schedule=None, start_date=START, catchup=False):
         poll_interval=0.5,
         retries=1,
         retry_delay=timedelta(seconds=0),
+    )
+
+with DAG("e2e_kill_worker_rounds", schedule=None, start_date=START, catchup=False):
+    # Run by the real scheduler with the emulator failing requests transiently; the test SIGKILLs the task
+    # process while it waits for round 2.
+    BatchCreateOperator(
+        task_id="create",
+        requests=requests(12, prefix="killround"),
+        resubmit_rounds=1,
+        deferrable=False,
+        poll_interval=1,
+        retries=1,
+        retry_delay=timedelta(seconds=1),
     )

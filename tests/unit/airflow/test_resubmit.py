@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 
-from airflow_batches.batch_ref import BatchSnapshot, new_group
+from airflow_batches.batch_ref import BatchSnapshot, group_of, new_group
 from airflow_batches.operators.resubmit import (
     DEFAULT_RESUBMIT_ERROR_TYPES,
     Resubmit,
     _classify,
     first_round,
     next_round,
-    round_ended,
     validate_resubmit,
 )
 
@@ -80,16 +79,18 @@ def test_errors_a_second_try_cannot_fix_are_refused(bad: str) -> None:
 
 def test_rounds_record_every_batch_and_counts_each_request_once_by_its_final_result() -> None:
     group: Any = first_round(new_group(["b1", "b2"], [6, 4], "f" * 64))
-    group = round_ended(
-        group, [snapshot("b1", succeeded=4, errored=1, expired=1), snapshot("b2", succeeded=3, errored=1)]
-    )
+    first = [snapshot("b1", succeeded=4, errored=1, expired=1), snapshot("b2", succeeded=3, errored=1)]
+    group = group_of(first, group)
     assert group["counts"] == {"processing": 0, "succeeded": 7, "errored": 2, "canceled": 0, "expired": 1}
     group = next_round(group, ["b3"], [2], Resubmit({"x", "y"}, errored=1, expired=1))
     assert group["batch_ids"] == ["b1", "b2", "b3"] and group["request_counts"] == [6, 4, 2]
     assert group["processing_status"] == "in_progress"
     assert group["counts"] == {"processing": 2, "succeeded": 7, "errored": 1, "canceled": 0, "expired": 0}
-    group = round_ended(group, [snapshot("b3", succeeded=1, errored=1)])
+    group = group_of([snapshot("b3", succeeded=1, errored=1)], group)
     assert group["processing_status"] == "ended"
     assert group["counts"] == {"processing": 0, "succeeded": 8, "errored": 2, "canceled": 0, "expired": 0}
     assert sum(group["counts"].values()) == group["total_requests"] == 10
     assert [(r["batch_ids"], r["resubmitted"]) for r in group["rounds"]] == [(["b1", "b2"], 0), (["b3"], 2)]
+    # The sensor's view: every batch of every round, each round's counts updated, each request once.
+    every = group_of([*first, snapshot("b3", succeeded=1, errored=1)], group)
+    assert every["counts"] == group["counts"] and every["batch_ids"] == ["b1", "b2", "b3"]
