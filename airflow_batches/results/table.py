@@ -83,7 +83,7 @@ def land_table(
         index = _Index(Path(scratch) / "rows.sqlite", spec.structured)
         try:
             for file in manifest["files"]:
-                index.add_file(ObjectStoragePath(file["uri"], conn_id=base.conn_id), file["batch_id"])
+                index.add_file(ObjectStoragePath(file["uri"], conn_id=base.conn_id))
             local = Path(scratch) / final.name
             stats = _write(local, spec, index)
         finally:
@@ -111,12 +111,12 @@ class _Index:
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("CREATE TABLE rows (custom_id TEXT PRIMARY KEY, row TEXT, matched INTEGER DEFAULT 0)")
 
-    def add_file(self, path: ObjectStoragePath, batch_id: str) -> None:
+    def add_file(self, path: ObjectStoragePath) -> None:
         with path.open("rb") as raw:  # type: ignore[no-untyped-call]
             handle: Any = gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw
             batch: list[tuple[str, str]] = []
             for line in handle:
-                row = result_row(json.loads(line), batch_id, self.structured)
+                row = result_row(json.loads(line), self.structured)
                 batch.append((row["custom_id"], json.dumps(row, ensure_ascii=False)))
                 if len(batch) >= 5_000:
                     self._store(batch)

@@ -1,7 +1,7 @@
 """One table row per results line: the columns, their types, and how a line becomes a row.
 
 Fixed columns (every table): ``custom_id``, ``result_type``, ``model``, ``stop_reason``, ``text``, the four
-token counts, ``error_type``, ``error_message``, ``batch_id``. With an output schema: ``valid`` (null when
+token counts, ``error_type``, ``error_message``. With an output schema: ``valid`` (null when
 there is no answer: errored, expired, canceled), ``invalid_reason``, ``answer_json`` (the whole answer as
 JSON text, kept even when invalid) and one column per top-level field of the schema, typed from the schema
 (a value that does not fit its column, as in an invalid answer, is null there and still in ``answer_json``).
@@ -59,7 +59,6 @@ FIXED_COLUMNS = (
     Column("cache_read_input_tokens", "int"),
     Column("error_type", "string"),
     Column("error_message", "string"),
-    Column("batch_id", "string"),
 )
 _ANSWER_COLUMNS = (Column("valid", "bool"), Column("invalid_reason", "string"), Column("answer_json", "json"))
 _SCHEMA_KINDS: dict[Any, Kind] = {"string": "string", "integer": "int", "number": "float", "boolean": "bool"}
@@ -86,7 +85,7 @@ def record_columns(fields: Iterable[str]) -> list[Column]:
     return [Column(f"record_{field}", "text") for field in fields]
 
 
-def result_row(line: Mapping[str, Any], batch_id: str, structured: StructuredOutput | None) -> dict[str, Any]:
+def result_row(line: Mapping[str, Any], structured: StructuredOutput | None) -> dict[str, Any]:
     """The row of one parsed results line (values not yet coerced to their columns)."""
     result = line.get("result") or {}
     kind = result.get("type")
@@ -108,7 +107,6 @@ def result_row(line: Mapping[str, Any], batch_id: str, structured: StructuredOut
         "cache_read_input_tokens": usage.get("cache_read_input_tokens") or 0,
         "error_type": error.get("type"),
         "error_message": error.get("message"),
-        "batch_id": batch_id,
     }
     if structured is not None and kind == "succeeded":
         value, problem = structured.answer(message)
