@@ -9,6 +9,7 @@ only here (:func:`new_group`, :func:`group_of`), so every operator returns the s
      "counts": {"processing", "succeeded", "errored", "canceled", "expired"},   # summed over the batches
      # the create operator adds:
      "request_counts": [n per batch], "total_requests": N, "fingerprint": "<sha256>",
+     "cost": CostReport | None,   # after waiting, with report_cost
      # ... and with resubmit_rounds > 0 (batch_ids and request_counts then cover every round, counts
      # count each original request once by its final result):
      "rounds": [{"batch_ids", "request_counts", "resubmitted", "replaces", "counts"}, ...],
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
 from airflow_batches.api.models import COUNT_KEYS, MessageBatch
+from airflow_batches.cost.usage_cost import CostReport
 from airflow_batches.errors import BatchRefError
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "batch_snapshot",
     "final_counts",
     "format_counts",
+    "group_in",
     "group_of",
     "group_status",
     "iso_z",
@@ -104,6 +107,7 @@ class BatchGroup(TypedDict):
     total_requests: NotRequired[int]
     fingerprint: NotRequired[str]
     batches: NotRequired[list[BatchSnapshot]]
+    cost: NotRequired[CostReport | None]
     rounds: NotRequired[list[RoundRecord]]
 
 
@@ -153,6 +157,16 @@ def normalize_batch_ids(value: BatchRef | Any) -> list[str]:
     if not result:
         raise BatchRefError("batch reference names no batch (empty list)")
     return result
+
+
+def group_in(value: BatchRef | Any) -> Mapping[str, Any] | None:
+    """The group ``value`` is (a mapping, or its JSON text), or ``None`` for an id or a list of ids."""
+    if isinstance(value, str) and value.lstrip()[:1] == "{":
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None  # normalize_batch_ids reports it
+    return value if isinstance(value, Mapping) else None
 
 
 def iso_z(value: datetime | float) -> str:

@@ -5,14 +5,15 @@ Each day:
 1. ``create_batches`` reads that day's records ``{base}/input/{ds}/records.jsonl`` (one JSON object per line:
    ``{"id": ..., "text": ...}``; a ``records.csv`` or ``records.parquet`` works the same way) and turns each
    record into one request with a ``RequestTemplate``: a shared, cached instruction and the record's text,
-   asking for a structured answer (``Summary``). The requests are validated and split into batches, submitted,
-   and waited for in the triggerer; requests that errored transiently or expired are sent again, up to two
+   asking for a structured answer (``Summary``). The requests are validated and split into batches, checked
+   not to cost more than ``AIRFLOW_BATCHES_MAX_COST_USD`` (default $25) at batch prices, submitted, and waited
+   for in the triggerer; requests that errored transiently or expired are sent again, up to two
    more rounds (``resubmit_rounds=2``); the landing keeps each request's final line.
 2. ``land_results`` streams the raw results to ``{base}/results/{ds}/`` and writes ``table.parquet`` next to
    them: one row per record, in record order, joined to the record (``record_id``, ``record_text``), with the
    answer's fields as columns; an answer that breaks the schema is kept and marked ``valid = false``.
 3. ``summarize`` writes ``summary.json`` from the landing's manifest: result types, valid and invalid answers,
-   token usage and an estimated cost at the batch discount.
+   token usage and the cost at batch prices (both from the manifest).
 
 ``{base}`` is the Airflow Variable ``airflow_batches_base`` if set, else ``$AIRFLOW_BATCHES_BASE``, else a
 folder in ``$AIRFLOW_HOME``; any object storage URI works (``file://``, ``s3://bucket/prefix``, ...).
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,14 +44,8 @@ MODEL = os.environ.get("AIRFLOW_BATCHES_MODEL", "claude-haiku-4-5")
 POLL_INTERVAL = float(os.environ.get("AIRFLOW_BATCHES_POLL_INTERVAL", "300"))
 TABLE_FORMAT: Any = os.environ.get("AIRFLOW_BATCHES_TABLE_FORMAT", "parquet")
 
-# USD per million tokens (input, output) at list price, from https://www.anthropic.com/pricing (check it:
-# prices change). The Batches API bills 50% of these. Cache writes/reads are billed at 1.25x / 0.1x input.
-PRICES_PER_MTOK = {
-    "claude-opus-4-5": (5.00, 25.00),
-    "claude-sonnet-4-5": (3.00, 15.00),
-    "claude-haiku-4-5": (1.00, 5.00),
-}
-BATCH_DISCOUNT = 0.5
+# The most the daily batch may cost (input plus every max_tokens, at batch prices) before it is sent.
+MAX_COST_USD = float(os.environ.get("AIRFLOW_BATCHES_MAX_COST_USD", "25"))
 
 INSTRUCTIONS = (
     "You summarize short notes for a daily digest. Answer with one sentence that keeps the note's main "
@@ -80,21 +74,6 @@ RECORDS = RequestTemplate(
 )
 
 
-def estimate_cost(model: str, usage: Mapping[str, int]) -> dict[str, Any]:
-    """Estimated USD at the batch discount; an unknown model is named, not guessed."""
-    price = PRICES_PER_MTOK.get(model)
-    if price is None:
-        return {"estimated_usd": None, "unpriced_models": [model]}
-    input_price, output_price = price
-    total = (
-        usage["input_tokens"] * input_price
-        + usage["cache_creation_input_tokens"] * input_price * 1.25
-        + usage["cache_read_input_tokens"] * input_price * 0.1
-        + usage["output_tokens"] * output_price
-    ) / 1_000_000
-    return {"estimated_usd": round(total * BATCH_DISCOUNT, 6), "unpriced_models": []}
-
-
 with DAG(
     dag_id="example_batches_etl",
     schedule="@daily",
@@ -107,6 +86,7 @@ with DAG(
     create = BatchCreateOperator(
         task_id="create_batches",
         requests=RECORDS,
+        max_cost_usd=MAX_COST_USD,
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         resubmit_rounds=2,
@@ -125,14 +105,16 @@ with DAG(
     @task
     def summarize(manifest: dict[str, Any], base: str, ds: str | None = None) -> dict[str, Any]:
         table = manifest["table"]
+        cost = manifest["cost"]  # at batch prices, from the usage the results reported
         summary = {
             "date": ds,
             "batch_ids": manifest["batch_ids"],
             "result_types": table["result_types"],
             "valid_answers": table["valid"],
             "invalid_answers": table["invalid"],
-            "tokens_by_model": {MODEL: manifest["usage"]},
-            **estimate_cost(MODEL, manifest["usage"]),
+            "tokens_by_model": {model: c["usage"] for model, c in cost["by_model"].items()},
+            "cost_usd": cost["usd"],  # None when a model has no price (see unpriced_models)
+            "unpriced_models": cost["unpriced_models"],
             "table": table["uri"],
         }
         (ObjectStoragePath(f"{base}/results/{ds}") / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -3,7 +3,8 @@
 The function returns what ``BatchCreateOperator(requests=...)`` takes: a list of ``{custom_id, params}``,
 the URI of a JSONL file, or a ``RequestTemplate`` (its ``records`` URI rendered with the run's context). Every
 other argument of the decorator is a ``BatchCreateOperator`` argument (``deferrable``, ``resubmit_rounds``,
-...), and the task returns the batch group like the operator.
+``max_cost_usd``, ``plan_only``, ...), and the task returns what the operator returns (the batch group, or
+the plan with ``plan_only``).
 
 The function runs when the task starts and, with ``resubmit_rounds``, again when a round ends (the later
 rounds re-read the original requests), so it must return the same requests for the same run: read from
@@ -60,7 +61,7 @@ class _AnthropicBatchDecoratedOperator(DecoratedOperator, BatchCreateOperator):
             **kwargs,
         )
 
-    def execute(self, context: Context) -> BatchGroup:
+    def execute(self, context: Context) -> BatchGroup | dict[str, Any]:
         self._build_requests(context)
         return BatchCreateOperator.execute(self, context)
 

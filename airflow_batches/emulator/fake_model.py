@@ -16,7 +16,7 @@ from airflow_batches.api.models import CacheCreation, ContentBlock, Message, Tex
 from airflow_batches.emulator.ids import derived_id
 from airflow_batches.emulator.structured_answer import broken, example, structured_request
 
-__all__ = ["CHARS_PER_TOKEN", "reply", "text_of"]
+__all__ = ["CHARS_PER_TOKEN", "input_tokens", "reply", "text_of"]
 
 CHARS_PER_TOKEN = 4
 
@@ -38,6 +38,12 @@ def _tokens(characters: int) -> int:
     return max(1, -(-characters // CHARS_PER_TOKEN))
 
 
+def input_tokens(params: dict[str, Any]) -> int:
+    """The prompt's tokens: every message's text and the system prompt (what usage and count_tokens say)."""
+    prompt_chars = sum(len(text_of(message["content"])) for message in params["messages"])
+    return _tokens(prompt_chars + len(text_of(params.get("system"))))
+
+
 def reply(params: dict[str, Any], *, batch_id: str, custom_id: str, invalid_output: bool = False) -> Message:
     """The message the fake model answers to one request's (already validated) ``params``.
 
@@ -46,8 +52,6 @@ def reply(params: dict[str, Any], *, batch_id: str, custom_id: str, invalid_outp
     messages: list[dict[str, Any]] = params["messages"]
     last_user = next((message for message in reversed(messages) if message["role"] == "user"), None)
     text = text_of(last_user["content"]) if last_user else ""
-    prompt_chars = sum(len(text_of(message["content"])) for message in messages)
-    prompt_chars += len(text_of(params.get("system")))
     max_tokens: int = params["max_tokens"]
     stop_reason = "end_turn"
     content: list[ContentBlock]
@@ -75,7 +79,7 @@ def reply(params: dict[str, Any], *, batch_id: str, custom_id: str, invalid_outp
         content=content,
         stop_reason=stop_reason,
         usage=Usage(
-            input_tokens=_tokens(prompt_chars),
+            input_tokens=input_tokens(params),
             output_tokens=min(_tokens(len(text)), max_tokens),
             cache_creation_input_tokens=0,
             cache_read_input_tokens=0,

@@ -12,7 +12,7 @@ The destination is declared as an Airflow Asset outlet:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
@@ -66,6 +66,9 @@ class BatchResultsOperator(BaseOperator):
         ``invalid_reason`` and one column per top-level field (default: the ``join_records`` template's).
     :param join_records: the ``RequestTemplate`` that made the requests: the table follows its records, one
         row per record with ``record_<field>`` columns (its ``records`` URI is templated here too).
+    :param prices: ``{model: {"input": ..., "output": ..., "cache_write": ..., "cache_read": ...}}`` in USD
+        per million tokens at batch prices, over the package's table (``airflow_batches.cost.prices``), for
+        the manifest's ``cost``. Checked when the DAG is parsed.
     """
 
     template_fields: Sequence[str] = ("batch_id", "destination", "join_records")
@@ -89,6 +92,7 @@ class BatchResultsOperator(BaseOperator):
         table: TableFormat | None = None,
         output_schema: OutputSchema | None = None,
         join_records: RequestTemplate | None = None,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
         **kwargs: Any,
     ) -> None:
         # Checked now, when the DAG is parsed, like the create operator's arguments.
@@ -100,6 +104,7 @@ class BatchResultsOperator(BaseOperator):
             "wait": wait,
             "wait_timeout": wait_timeout,
             "max_attempts": max_attempts,
+            "prices": prices,
         }
         self.settings = check_options(self.options)
         if isinstance(destination, str) and not _is_templated(destination):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import tempfile
 import time
@@ -31,7 +30,9 @@ from typing import IO, Any, Unpack
 from airflow.sdk import ObjectStoragePath
 
 from airflow_batches.api.models import RESULT_TYPES, MessageBatch
-from airflow_batches.batch_ref import BatchGroup, BatchRef, ResultCounts, RoundRecord
+from airflow_batches.batch_ref import BatchGroup, BatchRef, ResultCounts, RoundRecord, group_in
+from airflow_batches.cost.prices import PriceTable, validate_prices
+from airflow_batches.cost.usage_cost import add_usage
 from airflow_batches.errors import (
     ResultsCheckError,
 )
@@ -68,13 +69,8 @@ _SPOOL_READ = 1 << 20
 
 def group_with_rounds(batch_ref: BatchRef | Any) -> BatchGroup | None:
     """The group when ``batch_ref`` is a create operator's group with ``rounds`` (or its JSON text)."""
-    value = batch_ref
-    if isinstance(value, str) and value.lstrip()[:1] == "{":
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return None  # normalize_batch_ids reports it
-    if not isinstance(value, Mapping) or not value.get("rounds"):
+    value = group_in(batch_ref)
+    if value is None or not value.get("rounds"):
         return None
     rounds = value["rounds"]
     if not isinstance(rounds, list) or not all(isinstance(r, Mapping) and r.get("batch_ids") for r in rounds):
@@ -94,6 +90,7 @@ class _Merge:
     final_round: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESULT_TYPES, 0))
     usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
+    usage_by_model: dict[str, dict[str, int]] = field(default_factory=dict)  # every round's: all were paid
 
 
 @dataclass
@@ -133,7 +130,8 @@ def land_merged(
             landed, round_entries = _land(run, name, group, rounds)
         finally:
             runner.run(service.__aexit__(None, None, None))
-    manifest = _manifest(batch_ids, base, [landed], time.monotonic() - started)
+    price_table = PriceTable(validate_prices(settings.prices))
+    manifest = _manifest(batch_ids, base, [landed], time.monotonic() - started, price_table)
     manifest["rounds"] = round_entries
     log.info(
         "landed %d round(s) of %d batch(es) merged under %s: %s lines (one per request), counts %s",
@@ -212,7 +210,8 @@ def _land(
     entries.reverse()
     # The merged file holds lines of every batch of every round: it is named, not a batch id.
     files = file_entries(name, objects)
-    return _Landed(files=files, counts=merge.counts, usage=merge.usage), entries
+    landed = _Landed(files=files, counts=merge.counts, usage=merge.usage, usage_by_model=merge.usage_by_model)
+    return landed, entries
 
 
 def _land_round(
@@ -263,6 +262,7 @@ def _land_round(
             counts[t] += checker.counts[t]
         for f in USAGE_FIELDS:
             merge.usage[f] += checker.usage[f]
+        add_usage(merge.usage_by_model, checker.usage_by_model)
         replaced += accepted.replaced
         lines += checker.lines
     entry = RoundEntry(

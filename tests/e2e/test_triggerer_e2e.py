@@ -321,3 +321,38 @@ def test_a_worker_killed_while_waiting_for_a_follow_up_round_reattaches_to_every
     newest = httpx.get(f"{emulator.base_url}/v1/messages/batches?limit=1", headers=emulator.headers).json()
     (round_two,) = newest["data"]
     assert round_two["request_counts"]["succeeded"] == len(failing), "round 2 resent the failures only"
+
+
+def test_a_deferred_create_defers_again_for_each_follow_up_round(services: Services) -> None:
+    from airflow_batches.emulator.transient import draw
+
+    emulator: Any = services.emulator  # type: ignore[attr-defined]
+    failing = [n for n in range(12) if draw(6, f"deferround-{n}") < 0.3]
+    assert failing, "the draw must fail at least one request for round 2 to exist"
+    emulator.set_faults(transient_errored_rate=0.3, transient_seed=6)
+    try:
+        created_before = emulator.stats()["batches_created"]
+        trigger_dag(services, "e2e_deferred_rounds")
+        wait_for(
+            "round 2 to be created while the task is deferred again",
+            lambda: (
+                emulator.stats()["batches_created"] - created_before >= 2
+                and services.query(
+                    "select 1 from task_instance where dag_id = 'e2e_deferred_rounds' and state = 'deferred'"
+                )
+            ),
+            services,
+        )
+        assert final_state(services, "e2e_deferred_rounds") == "success", services.logs()
+    finally:
+        emulator.set_faults(transient_errored_rate=0.0)
+    tries = dict(
+        services.query("select task_id, try_number from task_instance where dag_id = 'e2e_deferred_rounds'")
+    )
+    assert tries == {"create": 1}
+    assert emulator.stats()["batches_created"] == created_before + 2, (
+        "round 1 and one follow-up, nothing more"
+    )
+    newest = httpx.get(f"{emulator.base_url}/v1/messages/batches?limit=1", headers=emulator.headers).json()
+    (round_two,) = newest["data"]
+    assert round_two["request_counts"]["succeeded"] == len(failing), "round 2 resent the failures only"

@@ -4,6 +4,7 @@ original request, byte for byte its final round's line, with the checks that mak
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,12 @@ def raw_lines(emulator: RunningEmulator, batch_id: str) -> dict[str, bytes]:
 
 
 def rounds_group(
-    hook: BatchHook, emulator: RunningEmulator, prefix: str, n: int
+    hook: BatchHook, emulator: RunningEmulator, prefix: str, n: int, text_bytes: int = 300
 ) -> tuple[BatchGroup, list[Any]]:
     """Round 1 in two batches (two requests always invalid), round 2 the transient failures, as the operator
     would record them; also the requests."""
     emulator.set_faults(transient_errored_rate=0.2, transient_expired_rate=0.1, transient_seed=2)
-    requests = list(requests_for(prefix, n, text_bytes=300, errored=2))
+    requests = list(requests_for(prefix, n, text_bytes=text_bytes, errored=2))
     half = n // 2
     first = [hook.create(requests[:half]).id, hook.create(requests[half:]).id]
     group = first_round(new_group(first, [half, n - half], "f" * 64))
@@ -177,3 +178,23 @@ def test_a_group_whose_rounds_miss_requests_is_refused(
     group["rounds"][0]["request_counts"] = [2]
     with pytest.raises(ResultsCheckError, match="holds 3 requests but the group records 2"):
         hook.land_results(group, f"file://{tmp_path}/out/", **FAST)
+
+
+def test_big_rounds_are_scanned_and_land_merged_in_bounded_memory(
+    hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    group, _ = rounds_group(hook, results_emulator, "bigmerge", 300, text_bytes=100_000)
+    first = [batch_snapshot(hook.retrieve(b)) for b in group["rounds"][0]["batch_ids"]]
+    tracemalloc.start()
+    try:
+        found = find_resubmittable(hook, first, DEFAULT_RESUBMIT_ERROR_TYPES)
+        _, scan_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        manifest = hook.land_results(group, f"file://{tmp_path}/out/", **FAST)
+        _, land_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(found.custom_ids) == group["rounds"][1]["resubmitted"]
+    assert manifest["lines"] == 300 and manifest["bytes"] > 25_000_000
+    assert scan_peak < 5_000_000, f"finding the failed ids peaked at {scan_peak / 1e6:.1f} MB"
+    assert land_peak < 20_000_000, f"the merged landing peaked at {land_peak / 1e6:.1f} MB"

@@ -204,3 +204,14 @@ with DAG("e2e_kill_worker_rounds", schedule=None, start_date=START, catchup=Fals
         retries=1,
         retry_delay=timedelta(seconds=1),
     )
+
+with DAG("e2e_deferred_rounds", schedule=None, start_date=START, catchup=False):
+    # Run by the real scheduler + triggerer with the emulator failing requests transiently: the task defers
+    # for round 1, resumes to create round 2 and defers again.
+    BatchCreateOperator(
+        task_id="create",
+        requests=requests(12, prefix="deferround"),
+        resubmit_rounds=2,
+        deferrable=True,
+        poll_interval=1,
+    )
