@@ -192,26 +192,20 @@ with DAG("e2e_resubmit_crash", schedule=None, start_date=START, catchup=False):
         retry_delay=timedelta(seconds=0),
     )
 
-with DAG("e2e_kill_worker_rounds", schedule=None, start_date=START, catchup=False):
-    # Run by the real scheduler with the emulator failing requests transiently; the test SIGKILLs the task
-    # process while it waits for round 2.
-    BatchCreateOperator(
-        task_id="create",
-        requests=requests(12, prefix="killround"),
-        resubmit_rounds=1,
-        deferrable=False,
-        poll_interval=1,
-        retries=1,
-        retry_delay=timedelta(seconds=1),
-    )
-
-with DAG("e2e_deferred_rounds", schedule=None, start_date=START, catchup=False):
-    # Run by the real scheduler + triggerer with the emulator failing requests transiently: the task defers
-    # for round 1, resumes to create round 2 and defers again.
-    BatchCreateOperator(
-        task_id="create",
-        requests=requests(12, prefix="deferround"),
-        resubmit_rounds=2,
-        deferrable=True,
-        poll_interval=1,
-    )
+# Run by the real scheduler + triggerer with the emulator failing requests transiently. Blocking: the test
+# SIGKILLs the task process while it waits for round 2. Deferrable: the task defers for round 1, resumes to
+# create round 2 and defers again.
+for dag_id, prefix, deferrable in (
+    ("e2e_kill_worker_rounds", "killround", False),
+    ("e2e_deferred_rounds", "deferround", True),
+):
+    with DAG(dag_id, schedule=None, start_date=START, catchup=False):
+        BatchCreateOperator(
+            task_id="create",
+            requests=requests(12, prefix=prefix),
+            resubmit_rounds=2,
+            deferrable=deferrable,
+            poll_interval=1,
+            retries=1,
+            retry_delay=timedelta(seconds=1),
+        )
