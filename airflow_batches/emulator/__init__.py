@@ -42,6 +42,10 @@ Behaviour (``POST /_emulator/config``):
     share (0..1, default 0) of the requests asking for structured output whose answer breaks the schema
     (its first field gets the wrong type). Chosen by a hash of the custom_id, so the same custom_ids every
     time: ``airflow_batches.emulator.structured_answer.invalid_output_chosen(custom_id, R)`` tells which.
+``--results-base-url URL``
+    ``results_url`` is ``URL/v1/messages/batches/{id}/results`` instead of this server's own URL, as a
+    client behind a gateway sees it (the gateway passes the API's JSON through unchanged). The results
+    path itself is still served here.
 
 Faults, applied to API requests only (``POST /_emulator/faults``):
 

@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--invalid-output-rate", type=float, help="share (0..1) of structured answers breaking their schema"
     )
+    server.add_argument(
+        "--results-base-url", help="results_url names this origin instead of the server (as behind a gateway)"
+    )
 
     faults = parser.add_argument_group("fault injection (API requests only)")
     faults.add_argument("--latency-ms", type=float, help="delay added before every API response")

@@ -152,6 +152,13 @@ def services(tmp_path_factory: pytest.TempPathFactory, out_dir: Path) -> Iterato
             running.stop_all()
 
 
+def has_task_state_store() -> bool:
+    from importlib.metadata import version
+
+    major, minor = (int(part) for part in version("apache-airflow").split(".")[:2])
+    return (major, minor) >= (3, 3)
+
+
 def trigger_dag(services: Services, dag_id: str) -> None:
     wait_for(
         f"{dag_id} to be parsed",
@@ -231,6 +238,26 @@ def test_retry_after_the_worker_was_killed_reattaches(services: Services) -> Non
     )
     assert tries == {"create": 2}
     assert emulator.stats()["batches_created"] == created_before + 1
+
+
+def test_clearing_a_task_that_died_after_create_reattaches(services: Services) -> None:
+    """No retries: the first try dies right after create and fails; a user clears it; the rerun reattaches."""
+    emulator: Any = services.emulator  # type: ignore[attr-defined]
+    dag_id = "e2e_clear_after_crash"
+    created_before = emulator.stats()["batches_created"]
+    trigger_dag(services, dag_id)
+    assert final_state(services, dag_id) == "failed", services.logs()
+    assert emulator.stats()["batches_created"] == created_before + 1
+    ledger_sql = "select key from variable where key like 'airflow_batches.create_ledger.%'"
+    # Before Airflow 3.3 (no task state store) the ledger is one Variable of the task instance.
+    assert len(services.query(ledger_sql)) == (0 if has_task_state_store() else 1)
+
+    services.airflow("tasks", "clear", dag_id, "-t", "create", "-y")
+    assert final_state(services, dag_id) == "success", services.logs()
+    tries = dict(services.query("select task_id, try_number from task_instance where dag_id = ?", dag_id))
+    assert tries == {"create": 2}
+    assert emulator.stats()["batches_created"] == created_before + 1
+    assert services.query(ledger_sql) == []  # the ledger of a task that succeeded is gone
 
 
 def test_marking_a_deferred_task_failed_cancels_its_batch_and_a_rerun_submits_anew(
