@@ -121,8 +121,11 @@ def test_package_dependencies_equal_the_readme_list(installed: Installed) -> Non
 
     text = README.read_text()
     paragraph = text[text.index("**Dependencies**") :].split("\n\n")[0]
-    listed_core, listed_extra = re.split(r"the `s3`\s+extra adds", paragraph)
+    listed_core, listed_extras = re.split(r"the `s3`\s+extra adds", paragraph)
+    listed_extra, listed_parquet = re.split(r"the `parquet`\s+extra adds", listed_extras)
+    parquet = {r.split(";")[0].strip() for r in required if re.search(r'extra == "parquet"', r)}
     names = re.compile(r"`([a-z][\w.-]*(?:\[[\w,]+\])?[<>=!~][^`]*|[a-z][\w.-]*\[[\w,]+\])`")
+    assert _normalized(names.findall(listed_parquet)) == _normalized(parquet)
     assert _normalized(names.findall(listed_core)) == _normalized(core)
     assert _normalized(names.findall(listed_extra)) == _normalized(s3)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import importlib.util
 import inspect
 import json
 import os
@@ -45,7 +44,7 @@ RUN = {
     "python-tests",
     "api-client",
 }
-CHECKED = {"signature", "validation-output", "layout", "etl-input", "etl-table-header", "dag-fragment"}
+CHECKED = {"signature", "validation-output", "layout", "dag-fragment"}
 ELSEWHERE = {
     "install": "tests/e2e/test_packaging.py::test_readme_install_commands_work_in_a_fresh_venv",
     "two-commands": "scripts/demo.sh is setup.sh + scripts/demo.py (tests/e2e/test_demo_e2e.py); "
@@ -376,28 +375,3 @@ def test_layout_names_files_that_exist() -> None:
         base = REPO / "airflow_batches" if line.startswith("  ") else REPO
         for name in names:
             assert (base / name).exists(), f"README layout names {name}, which is not in {base}"
-
-
-def _etl_module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "etl_example", REPO / "example_dags" / "example_batches_etl.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_etl_input_records_become_valid_requests() -> None:
-    from airflow_batches.api import spool_batches
-
-    etl = _etl_module()
-    records = [json.loads(line) for line in snippet("etl-input").code.splitlines()]
-    requests = [etl.build_request(record, "claude-haiku-4-5") for record in records]
-    (spooled,) = spool_batches(requests, max_requests=10, max_bytes=10**6)
-    spooled.cleanup()
-    assert [r["custom_id"] for r in requests] == ["rec-1", "rec-a-2"]
-
-
-def test_etl_table_header_is_the_one_written() -> None:
-    assert snippet("etl-table-header").code.strip() == ",".join(_etl_module().TABLE_FIELDS)
