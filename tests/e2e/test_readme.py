@@ -54,6 +54,11 @@ ELSEWHERE = {
     # is shown by the cost tests; these exact figures are not regenerated here.
     "cost-dry-run": "test_cost_emulator.py::test_a_dry_run_returns_the_plan_and_creates_no_batch",
     "cost-plan-output": "tests/integration/test_cost_emulator.py (plan fields, sampling)",
+    # The records section (RequestTemplate, tables, the decorator): shown by the records tests, not run here.
+    "records-template": "tests/unit/records/test_request_template.py",
+    "records-error-output": "tests/unit/records/test_request_template.py",
+    "records-table": "tests/e2e/test_records_table_e2e.py",
+    "records-decorator": "tests/e2e/test_records_table_e2e.py",
     "cost-budget-output": "test_cost_emulator.py::test_a_budget_below_the_plan_fails_before_any_create",
 }
 
