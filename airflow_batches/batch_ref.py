@@ -1,24 +1,94 @@
-"""The one place that reads "which batches": a plain id, a list of ids, or a create operator's XCom value.
+"""Which batches, and their state as one group: the batch reference and the batch group, defined once.
 
-``BatchCreateOperator`` returns a *batch group* (a dict with ``batch_ids``); every downstream piece
-(``BatchSensor``, ``BatchResultsOperator``, ``BatchHook.land_results``, ``BatchTrigger``) accepts that value
-unchanged, a plain id string, or a list of ids, and turns it into a list of ids here.
+A *batch reference* (:data:`BatchRef`) is what every ``batch_id`` argument accepts: a plain id, a list of
+ids, or a *batch group* (:class:`BatchGroup`, the dict ``BatchCreateOperator``, ``BatchCancelOperator`` and
+``BatchSensor`` return). :func:`normalize_batch_ids` turns any of them into a list of ids. Groups are built
+only here (:func:`new_group`, :func:`group_of`), so every operator returns the same shape::
+
+    {"batch_ids": [...], "processing_status": "in_progress" | "canceling" | "ended",
+     "counts": {"processing", "succeeded", "errored", "canceled", "expired"},   # summed over the batches
+     # the create operator adds:
+     "request_counts": [n per batch], "total_requests": N, "fingerprint": "<sha256>",
+     # the sensor adds:
+     "batches": [BatchSnapshot, ...]}
+
+The group's ``processing_status`` is ``ended`` only when every batch has ended.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NotRequired, TypedDict
 
-__all__ = ["BatchRefError", "normalize_batch_ids"]
+from airflow_batches.api.models import COUNT_KEYS, MessageBatch
+from airflow_batches.errors import BatchRefError
+
+__all__ = [
+    "BatchGroup",
+    "BatchRef",
+    "BatchSnapshot",
+    "RequestCounts",
+    "ResultCounts",
+    "aggregate_counts",
+    "batch_snapshot",
+    "format_counts",
+    "group_of",
+    "group_status",
+    "iso_z",
+    "new_group",
+    "normalize_batch_ids",
+]
 
 
-class BatchRefError(ValueError):
-    """The value does not name any batch."""
+class ResultCounts(TypedDict):
+    """Requests per result type (the manifest's ``counts``)."""
+
+    succeeded: int
+    errored: int
+    canceled: int
+    expired: int
 
 
-def normalize_batch_ids(value: Any) -> list[str]:
+class RequestCounts(ResultCounts):
+    """The API's ``request_counts``: per result type, plus those still ``processing``."""
+
+    processing: int
+
+
+class BatchSnapshot(TypedDict):
+    """The JSON-safe state of one batch, as carried in trigger events and XCom."""
+
+    id: str
+    processing_status: str
+    request_counts: RequestCounts
+    created_at: str | None
+    ended_at: str | None
+    expires_at: str | None
+    cancel_initiated_at: str | None
+    archived_at: str | None
+    results_url: str | None
+
+
+class BatchGroup(TypedDict):
+    """The state of a group of batches; see the module docstring for who adds the optional keys."""
+
+    batch_ids: list[str]
+    processing_status: str
+    counts: RequestCounts
+    request_counts: NotRequired[list[int]]
+    total_requests: NotRequired[int]
+    fingerprint: NotRequired[str]
+    batches: NotRequired[list[BatchSnapshot]]
+
+
+#: A batch id, a list of ids, a :class:`BatchGroup` (or any mapping with ``batch_ids`` or ``batch_id``),
+#: or the JSON text of one of these.
+BatchRef = str | Sequence[str] | Mapping[str, Any]
+
+
+def normalize_batch_ids(value: BatchRef | Any) -> list[str]:
     """Return the batch ids named by ``value``, in order, without duplicates.
 
     Accepts ``"msgbatch_..."``, ``["msgbatch_a", "msgbatch_b"]``, a mapping with ``batch_ids`` (the create
@@ -59,3 +129,97 @@ def normalize_batch_ids(value: Any) -> list[str]:
     if not result:
         raise BatchRefError("batch reference names no batch (empty list)")
     return result
+
+
+def iso_z(value: datetime | float) -> str:
+    """ISO 8601 in UTC with a ``Z``; epoch seconds (a deadline) are shown to the second."""
+    if not isinstance(value, datetime):
+        value = datetime.fromtimestamp(value, UTC).replace(microsecond=0)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _iso_or_none(value: datetime | None) -> str | None:
+    return None if value is None else iso_z(value)
+
+
+def batch_snapshot(batch: MessageBatch) -> BatchSnapshot:
+    """The JSON-safe state of one batch."""
+    counts = batch.request_counts
+    return {
+        "id": batch.id,
+        "processing_status": batch.processing_status,
+        "request_counts": {
+            "processing": counts.processing,
+            "succeeded": counts.succeeded,
+            "errored": counts.errored,
+            "canceled": counts.canceled,
+            "expired": counts.expired,
+        },
+        "created_at": _iso_or_none(batch.created_at),
+        "ended_at": _iso_or_none(batch.ended_at),
+        "expires_at": _iso_or_none(batch.expires_at),
+        "cancel_initiated_at": _iso_or_none(batch.cancel_initiated_at),
+        "archived_at": _iso_or_none(batch.archived_at),
+        "results_url": batch.results_url,
+    }
+
+
+def format_counts(counts: Mapping[str, Any]) -> str:
+    """``processing=0 succeeded=3 errored=1 ...``, always all five counts in the API's order."""
+    return " ".join(f"{key}={int(counts.get(key, 0))}" for key in COUNT_KEYS)
+
+
+def aggregate_counts(batches: Iterable[BatchSnapshot | MessageBatch]) -> RequestCounts:
+    """Request counts summed over the batches of a group."""
+    total: RequestCounts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+    for batch in batches:
+        counts: Mapping[str, Any] = (
+            batch.request_counts.model_dump() if isinstance(batch, MessageBatch) else batch["request_counts"]
+        )
+        for key in COUNT_KEYS:
+            total[key] += int(counts[key])  # type: ignore[literal-required]
+    return total
+
+
+def group_status(statuses: Iterable[str]) -> str:
+    """``ended`` when every batch ended, else ``in_progress`` while any still runs, else ``canceling``."""
+    seen = set(statuses)
+    if seen <= {"ended"}:
+        return "ended"
+    return "in_progress" if "in_progress" in seen else "canceling"
+
+
+def new_group(batch_ids: Sequence[str], request_counts: Sequence[int], fingerprint: str) -> BatchGroup:
+    """The create operator's group right after creating: every request still processing."""
+    total = sum(request_counts)
+    return {
+        "batch_ids": list(batch_ids),
+        "request_counts": list(request_counts),
+        "total_requests": total,
+        "fingerprint": fingerprint,
+        "processing_status": "in_progress",
+        "counts": {"processing": total, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+    }
+
+
+def group_of(
+    batches: Sequence[BatchSnapshot | MessageBatch],
+    base: Mapping[str, Any] | None = None,
+    *,
+    with_batches: bool = False,
+) -> BatchGroup:
+    """The group in the latest known state of ``batches``.
+
+    ``base`` (an earlier group, e.g. the create operator's) keeps its ids and other keys; without it the ids
+    are the batches'. ``with_batches`` adds each batch's snapshot under ``batches``.
+    """
+    snapshots = [b if not isinstance(b, MessageBatch) else batch_snapshot(b) for b in batches]
+    group: BatchGroup = {
+        "batch_ids": [s["id"] for s in snapshots],
+        **(base or {}),  # type: ignore[typeddict-item]
+        "processing_status": group_status(s["processing_status"] for s in snapshots),
+        "counts": aggregate_counts(snapshots),
+    }
+    if with_batches:
+        group["batches"] = snapshots
+    return group

@@ -24,27 +24,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException
+from airflow.providers.common.compat.sdk import AirflowSkipException
+
+from airflow_batches.api.models import COUNT_KEYS
+from airflow_batches.batch_ref import format_counts
+from airflow_batches.errors import BatchOutcomeError
 
 __all__ = [
-    "COUNT_KEYS",
-    "BatchOutcomeError",
     "OnAllCanceled",
     "Outcome",
     "check_outcome",
     "decide_outcome",
-    "format_counts",
     "validate_policy",
 ]
 
 log = logging.getLogger(__name__)
 
 OnAllCanceled = Literal["fail", "skip", "succeed"]
-COUNT_KEYS = ("processing", "succeeded", "errored", "canceled", "expired")
-
-
-class BatchOutcomeError(AirflowFailException):
-    """The ended batches break the outcome policy (too many failed requests, all expired, all canceled)."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +50,6 @@ class Outcome:
     verdict: Literal["success", "fail", "skip"]
     message: str
     warn: bool = False
-
-
-def format_counts(counts: Mapping[str, Any]) -> str:
-    """``succeeded=3 errored=1 ...``, always all five counts in the API's order."""
-    return " ".join(f"{key}={int(counts.get(key, 0))}" for key in COUNT_KEYS)
 
 
 def validate_policy(max_failure_ratio: float | None, on_all_canceled: str) -> None:

@@ -9,11 +9,13 @@ defined once, here.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
 __all__ = [
+    "COUNT_KEYS",
+    "RESULT_TYPES",
     "ContentBlock",
     "DeletedMessageBatch",
     "ErrorDetail",
@@ -40,6 +42,9 @@ __all__ = [
 
 ProcessingStatus = Literal["in_progress", "canceling", "ended"]
 ResultType = Literal["succeeded", "errored", "canceled", "expired"]
+#: The result types in the API's order, and the keys of ``request_counts`` (those plus ``processing``).
+RESULT_TYPES: tuple[str, ...] = get_args(ResultType)
+COUNT_KEYS: tuple[str, ...] = ("processing", *RESULT_TYPES)
 
 
 class APIModel(BaseModel):
@@ -216,7 +221,7 @@ class MessageBatchUnknownResult(APIModel):
     type: str
 
 
-_KNOWN_RESULTS = {"succeeded", "errored", "canceled", "expired"}
+_KNOWN_RESULTS = set(RESULT_TYPES)
 
 
 def _result_tag(value: Any) -> str:

@@ -21,7 +21,7 @@ import httpx
 
 from .errors import APIConnectionError, APIStatusError
 
-__all__ = ["Decision", "RetryPolicy", "is_transient"]
+__all__ = ["Decision", "RetryPolicy", "exponential_backoff", "is_transient"]
 
 # Statuses the SDK retries (plus every status >= 500).
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -98,7 +98,7 @@ class RetryPolicy:
         server_delay = self._server_delay(headers) if headers is not None else None
         if server_delay is not None:
             return min(server_delay, self.max_retry_delay)
-        backoff = min(self.initial_delay * 2**retries_taken, self.max_backoff)
+        backoff = exponential_backoff(self.initial_delay, retries_taken, self.max_backoff)
         return float(backoff * (1 - 0.25 * self.random()))
 
     def _server_delay(self, headers: httpx.Headers) -> float | None:
@@ -116,6 +116,12 @@ class RetryPolicy:
                 return None
             seconds = when.timestamp() - self.now()
         return seconds if seconds > 0 else None
+
+
+def exponential_backoff(first: float, attempt: int, cap: float = float("inf")) -> float:
+    """``first * 2**attempt`` seconds, at most ``cap``: the one backoff curve of the client's retries, the
+    waiters' failed polls and the landing's downloads (each caller adds its own jitter, if any)."""
+    return float(min(first * 2**attempt, cap))
 
 
 _DEFAULT_RULES = RetryPolicy()

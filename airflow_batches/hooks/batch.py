@@ -24,10 +24,10 @@ from airflow_batches.api import (
     PermissionDeniedError,
     SpooledBatch,
 )
+from airflow_batches.errors import ConnectionSettingsError
 from airflow_batches.hooks.client_pool import shared_client
 from airflow_batches.hooks.connection_settings import (
     ConnectionSettings,
-    ConnectionSettingsError,
     settings_from_connection,
     unknown_extras,
 )

@@ -18,10 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_batches.api.service import DEFAULT_BASE_URL
+from airflow_batches.errors import ConnectionSettingsError
 
 __all__ = [
     "ConnectionSettings",
-    "ConnectionSettingsError",
     "settings_from_connection",
     "unknown_extras",
 ]
@@ -32,10 +32,6 @@ _FOREIGN_EXTRAS = frozenset(
     {"model", "platform", "workload_identity", "aws_region", "project_id", "region", "resource"}
 )
 _OUR_EXTRAS = frozenset({"anthropic_version", "timeout", "max_retries", "betas", "default_headers"})
-
-
-class ConnectionSettingsError(ValueError):
-    """A connection field that cannot be used; the message names the connection, the field and the fix."""
 
 
 @dataclass(frozen=True)

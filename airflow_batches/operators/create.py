@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY, AirflowFailException, BaseOperator, conf
+from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY, BaseOperator, conf
 
 from airflow_batches.api.errors import (
     AmbiguousCreateError,
@@ -29,33 +29,28 @@ from airflow_batches.api.errors import (
 )
 from airflow_batches.api.requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, SpooledBatch, spool_batches
 from airflow_batches.api.retry import is_transient
+from airflow_batches.batch_ref import BatchGroup, group_of, new_group
+from airflow_batches.errors import BatchCreateAmbiguousError, BatchRequestsInvalidError
+from airflow_batches.events import validate_event
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.cancelling import cancel_unfinished
-from airflow_batches.operators.group import new_group, with_state
 from airflow_batches.operators.request_source import as_literal, describe_source, iter_request_items
-from airflow_batches.operators.waiting import (
+from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
+from airflow_batches.reattach import CreateLedger, group_fingerprint
+from airflow_batches.triggers.batch import BatchTrigger
+from airflow_batches.waiting import (
+    DEFAULT_MAX_POLL_ERRORS,
     deferral_timeout,
     raise_for_event,
+    validate_max_poll_errors,
     validate_wait_settings,
     wait_blocking,
 )
-from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
-from airflow_batches.reattach import CreateLedger, group_fingerprint
-from airflow_batches.triggers.batch import DEFAULT_MAX_POLL_ERRORS, BatchTrigger, validate_max_poll_errors
-from airflow_batches.triggers.events import validate_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["BatchCreateAmbiguousError", "BatchCreateOperator", "BatchRequestsInvalidError"]
-
-
-class BatchRequestsInvalidError(AirflowFailException):
-    """The requests break the API's rules; nothing was sent. Retrying the same input cannot help."""
-
-
-class BatchCreateAmbiguousError(AirflowFailException):
-    """``create`` may have made a batch whose id never arrived; retrying on its own could pay twice."""
+__all__ = ["BatchCreateOperator"]
 
 
 class BatchCreateOperator(BaseOperator):
@@ -141,7 +136,7 @@ class BatchCreateOperator(BaseOperator):
     def hook(self) -> BatchHook:
         return BatchHook(anthropic_conn_id=self.conn_id)
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> BatchGroup:
         hook = self.hook
         group, ledger = self._submit(context, hook)
         self._batch_ids = list(group["batch_ids"])
@@ -152,7 +147,7 @@ class BatchCreateOperator(BaseOperator):
             return group
 
         try:
-            group = with_state(group, [hook.retrieve(batch_id) for batch_id in self._batch_ids])
+            group = group_of([hook.retrieve(batch_id) for batch_id in self._batch_ids], group)
         except BatchAPIError as exc:
             if not is_transient(exc):
                 raise
@@ -178,15 +173,13 @@ class BatchCreateOperator(BaseOperator):
             )
         return self.execute_complete(context, wait_blocking(trigger), group=group)
 
-    def execute_complete(
-        self, context: Context, event: Any, group: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: Any, group: BatchGroup | None = None) -> BatchGroup:
         checked = validate_event(event)
         if group is None:
             # dag.test() resumes with the event alone; the group pushed before deferring is still in XCom
             # (Airflow clears a task's XComs when a new try starts, not when it resumes from deferral).
             pushed = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_RETURN_KEY)
-            group = pushed if isinstance(pushed, Mapping) else {"batch_ids": list(checked["batch_ids"])}
+            group = cast("BatchGroup", pushed) if isinstance(pushed, Mapping) else None
         if checked["status"] == "timeout":
             CreateLedger.restart_clock(context.get("task_state_store"))
         if checked["status"] == "timeout" and self.cancel_on_timeout:
@@ -200,9 +193,7 @@ class BatchCreateOperator(BaseOperator):
                 "or wait for them with BatchSensor."
             )
         raise_for_event(checked)
-        return self._finish(
-            context, {**group, "processing_status": "ended", "counts": dict(checked["counts"])}
-        )
+        return self._finish(context, group_of(checked["batches"], group))
 
     def on_kill(self) -> None:
         # Only the blocking path gets here; a deferred task is cancelled by the trigger's on_kill.
@@ -210,7 +201,7 @@ class BatchCreateOperator(BaseOperator):
             self.log.warning("Task killed; cancelling batches %s (cancel_on_kill=True).", self._batch_ids)
             cancel_unfinished(self.hook, self._batch_ids)
 
-    def _submit(self, context: Context, hook: BatchHook) -> tuple[dict[str, Any], CreateLedger]:
+    def _submit(self, context: Context, hook: BatchHook) -> tuple[BatchGroup, CreateLedger]:
         source = describe_source(self.requests)
         with contextlib.ExitStack() as stack:
             spooled = self._spool(source)
@@ -296,7 +287,7 @@ class BatchCreateOperator(BaseOperator):
         )
         return batch.id
 
-    def _finish(self, context: Context, group: dict[str, Any]) -> dict[str, Any]:
+    def _finish(self, context: Context, group: BatchGroup) -> BatchGroup:
         check_outcome(
             group["counts"],
             max_failure_ratio=self.max_failure_ratio,

@@ -12,33 +12,23 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, conf
 
 from airflow_batches.api.errors import NotFoundError
-from airflow_batches.api.models import MessageBatch
-from airflow_batches.batch_ref import BatchRefError, normalize_batch_ids
+from airflow_batches.batch_ref import BatchGroup, BatchRef, group_of, normalize_batch_ids
+from airflow_batches.errors import BatchMissingError, BatchRefError, BatchStillRunningError
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.cancelling import cancel_unfinished
-from airflow_batches.operators.group import group_status
-from airflow_batches.operators.waiting import (
+from airflow_batches.triggers.batch import BatchTrigger
+from airflow_batches.waiting import (
     absolute_deadline,
     deferral_timeout,
     raise_for_event,
     validate_wait_settings,
     wait_blocking,
 )
-from airflow_batches.triggers.batch import BatchTrigger
-from airflow_batches.triggers.events import aggregate_counts
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["BatchCancelOperator", "BatchDeleteOperator", "BatchMissingError", "BatchStillRunningError"]
-
-
-class BatchMissingError(AirflowFailException):
-    """A batch to act on does not exist (never did, or was deleted)."""
-
-
-class BatchStillRunningError(AirflowFailException):
-    """Delete of a batch that has not ended, without ``cancel_if_running``."""
+__all__ = ["BatchCancelOperator", "BatchDeleteOperator"]
 
 
 class _BatchWaitingOperator(BaseOperator):
@@ -50,7 +40,7 @@ class _BatchWaitingOperator(BaseOperator):
     def __init__(
         self,
         *,
-        batch_id: Any,
+        batch_id: BatchRef,
         conn_id: str = "anthropic_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30.0,
@@ -95,14 +85,6 @@ class _BatchWaitingOperator(BaseOperator):
         return wait_blocking(trigger)
 
 
-def _summary(batches: Sequence[MessageBatch]) -> dict[str, Any]:
-    return {
-        "batch_ids": [b.id for b in batches],
-        "processing_status": group_status(b.processing_status for b in batches),
-        "counts": dict(aggregate_counts(batches)),
-    }
-
-
 class BatchCancelOperator(_BatchWaitingOperator):
     """Cancel batches that are still running; ended ones are left alone.
 
@@ -117,23 +99,18 @@ class BatchCancelOperator(_BatchWaitingOperator):
         super().__init__(**kwargs)
         self.wait_for_cancel = wait_for_cancel
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> BatchGroup:
         batch_ids = self._batch_ids()
         try:
-            summary = _summary(cancel_unfinished(self.hook, batch_ids))
+            summary = group_of(cancel_unfinished(self.hook, batch_ids))
         except NotFoundError as exc:
             raise BatchMissingError(f"{self.task_id}: cannot cancel, a batch does not exist: {exc}") from None
         if not self.wait_for_cancel or summary["processing_status"] == "ended":
             return summary
         return self.execute_complete(context, self._wait_until_ended(batch_ids, "execute_complete"))
 
-    def execute_complete(self, context: Context, event: Any) -> dict[str, Any]:
-        checked = raise_for_event(event)
-        return {
-            "batch_ids": list(checked["batch_ids"]),
-            "processing_status": "ended",
-            "counts": dict(checked["counts"]),
-        }
+    def execute_complete(self, context: Context, event: Any) -> BatchGroup:
+        return group_of(raise_for_event(event)["batches"])
 
 
 class BatchDeleteOperator(_BatchWaitingOperator):

@@ -10,15 +10,13 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowFailException, ObjectStoragePath, literal
+from airflow.providers.common.compat.sdk import ObjectStoragePath, literal
 
-__all__ = ["RequestSourceError", "as_literal", "describe_source", "iter_request_items"]
+from airflow_batches.errors import RequestSourceError
+
+__all__ = ["as_literal", "describe_source", "iter_request_items"]
 
 _LiteralValue = type(literal(None))
-
-
-class RequestSourceError(AirflowFailException):
-    """The ``requests`` argument cannot be read; retrying would not help."""
 
 
 def as_literal(requests: Any) -> Any:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from airflow_batches.results.errors import ResultsCheckError, ResultsCountMismatchError
+from airflow_batches.api.models import RESULT_TYPES
+from airflow_batches.errors import ResultsCheckError, ResultsCountMismatchError
 
-__all__ = ["RESULT_TYPES", "USAGE_FIELDS", "ResultChecker"]
+__all__ = ["USAGE_FIELDS", "ResultChecker"]
 
-RESULT_TYPES: tuple[str, ...] = ("succeeded", "errored", "canceled", "expired")
 USAGE_FIELDS: tuple[str, ...] = (
     "input_tokens",
     "output_tokens",

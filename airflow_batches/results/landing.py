@@ -26,18 +26,20 @@ from airflow_batches.api.errors import (
     ResultsArchivedError,
     ResultsStreamError,
 )
-from airflow_batches.api.models import MessageBatch
-from airflow_batches.api.retry import is_transient
-from airflow_batches.batch_ref import normalize_batch_ids
-from airflow_batches.results.checker import RESULT_TYPES, USAGE_FIELDS, ResultChecker
-from airflow_batches.results.errors import (
+from airflow_batches.api.models import RESULT_TYPES, MessageBatch
+from airflow_batches.api.retry import exponential_backoff, is_transient
+from airflow_batches.batch_ref import ResultCounts, normalize_batch_ids
+from airflow_batches.checks import positive_number
+from airflow_batches.errors import (
     DestinationExistsError,
     DestinationWriteError,
     ResultsCheckError,
     ResultsCountMismatchError,
     ResultsWaitTimeoutError,
 )
-from airflow_batches.results.manifest import FileEntry, Manifest, ResultCounts, UsageTotals
+from airflow_batches.events import event_exception
+from airflow_batches.results.checker import USAGE_FIELDS, ResultChecker
+from airflow_batches.results.manifest import FileEntry, Manifest, UsageTotals
 from airflow_batches.results.options import (
     Compression,
     OverwritePolicy,
@@ -47,6 +49,7 @@ from airflow_batches.results.options import (
 from airflow_batches.results.progress import Progress
 from airflow_batches.results.sink import AtomicObject, clean_uri
 from airflow_batches.results.stream import PrivateLoop, iter_line_chunks
+from airflow_batches.waiting import DEFAULT_MAX_POLL_ERRORS, GroupWait
 
 __all__ = ["ResultsService", "ServiceSource", "land_results"]
 
@@ -141,8 +144,9 @@ def land_results(
         an ``"error"`` raised before downloading (also ``False``), or with ``"skip"`` kept when it passes the
         same checks as a fresh landing (else replaced), so a rerun does not download again.
     :param compression: ``"gzip"`` writes ``.jsonl.gz`` (deterministic: no timestamp in the header).
-    :param wait: wait for a batch that has not ended (polling, backing off from ``poll_interval`` to a
-        minute) up to ``wait_timeout`` seconds, instead of failing at once.
+    :param wait: wait for a batch that has not ended, up to ``wait_timeout`` seconds, instead of failing at
+        once; polled every ``poll_interval`` seconds the way ``BatchTrigger`` polls (failed reads back off
+        and are tolerated, see :mod:`airflow_batches.waiting`).
     :param max_attempts: downloads per batch when the stream breaks; each retry starts from the beginning
         after ``retry_backoff * 2**n`` seconds.
     :param progress_interval: seconds between progress log lines.
@@ -157,16 +161,16 @@ def land_results(
         overwrite=normalize_overwrite(overwrite),
         compression=normalize_compression(compression),
         wait=wait,
-        wait_timeout=_positive("wait_timeout", wait_timeout),
-        poll_interval=_positive("poll_interval", poll_interval),
-        max_attempts=int(_positive("max_attempts", max_attempts)),
+        wait_timeout=positive_number("wait_timeout", wait_timeout),
+        poll_interval=positive_number("poll_interval", poll_interval),
+        max_attempts=int(positive_number("max_attempts", max_attempts, seconds=False)),
         retry_backoff=max(0.0, retry_backoff),
-        chunk_bytes=int(_positive("chunk_bytes", chunk_bytes)),
-        block_size=int(_positive("block_size", block_size)),
+        chunk_bytes=int(positive_number("chunk_bytes", chunk_bytes, seconds=False)),
+        block_size=int(positive_number("block_size", block_size, seconds=False)),
     )
     base = _base_path(destination, destination_conn_id)
     started = time.monotonic()
-    progress = Progress(log, _positive("progress_interval", progress_interval))
+    progress = Progress(log, positive_number("progress_interval", progress_interval))
     service: ResultsService = hook.get_service()
     with PrivateLoop() as runner:
         runner.run(service.__aenter__())
@@ -210,7 +214,7 @@ def _land_batch(run: _Run, batch_id: str, label: str) -> _Landed:
         except Exception as exc:
             if attempt >= run.options.max_attempts or not _retryable(exc):
                 raise
-            delay = run.options.retry_backoff * 2 ** (attempt - 1)
+            delay = exponential_backoff(run.options.retry_backoff, attempt - 1)
             log.warning(
                 "%s: results download %d/%d failed (%s); fetching again from the start in %.1f s",
                 label,
@@ -317,24 +321,22 @@ def _ended_batch(run: _Run, batch_id: str) -> MessageBatch:
 
 
 def _wait_until_ended(run: _Run, batch: MessageBatch) -> MessageBatch:
-    deadline = time.monotonic() + run.options.wait_timeout
-    delay = run.options.poll_interval
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ResultsWaitTimeoutError(batch.id, batch.processing_status, run.options.wait_timeout)
-        log.info(
-            "batch %s is %s (%s); checking again in %.0f s",
-            batch.id,
-            batch.processing_status,
-            batch.request_counts.model_dump(),
-            min(delay, remaining),
-        )
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 1.5, 60.0)
-        batch = run.runner.run(run.service.retrieve(batch.id))
-        if batch.processing_status == "ended":
-            return batch
+    """Poll like ``BatchTrigger`` (same backoff and tolerance of failed reads) until the batch ends."""
+    waiter = GroupWait(
+        [batch.id],
+        poll_interval=run.options.poll_interval,
+        deadline=time.time() + run.options.wait_timeout,
+        max_poll_errors=DEFAULT_MAX_POLL_ERRORS,
+        log=log,
+    )
+    waiter.latest[batch.id] = batch
+    event = run.runner.run(waiter.wait(run.service))  # type: ignore[arg-type]
+    latest = waiter.latest[batch.id]
+    if event["status"] == "timeout":
+        raise ResultsWaitTimeoutError(batch.id, latest.processing_status, run.options.wait_timeout)
+    if event["status"] != "success":
+        raise event_exception(event)
+    return latest
 
 
 def _targets(run: _Run, batch_id: str, expected: dict[str, int]) -> dict[str | None, ObjectStoragePath]:
@@ -464,12 +466,6 @@ def _base_path(destination: str | ObjectStoragePath, conn_id: str | None) -> Obj
             f"directory or 's3://bucket/{text.lstrip('/')}' for S3"
         )
     return ObjectStoragePath(text, conn_id=conn_id)
-
-
-def _positive(name: str, value: float) -> float:
-    if not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
 
 
 def _refuse_running_loop() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-__all__ = ["FileEntry", "Manifest", "ResultCounts", "UsageTotals"]
+from airflow_batches.batch_ref import ResultCounts
+
+__all__ = ["FileEntry", "Manifest", "UsageTotals"]
 
 
 class FileEntry(TypedDict):
@@ -14,13 +16,6 @@ class FileEntry(TypedDict):
     lines: int
     bytes: int  # as stored (compressed with gzip)
     sha256: str  # of the stored bytes
-
-
-class ResultCounts(TypedDict):
-    succeeded: int
-    errored: int
-    canceled: int
-    expired: int
 
 
 class UsageTotals(TypedDict):

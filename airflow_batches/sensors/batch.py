@@ -16,20 +16,29 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
 
-from airflow_batches.batch_ref import normalize_batch_ids
-from airflow_batches.hooks.batch import BatchHook
-from airflow_batches.operators.waiting import absolute_deadline, deferral_timeout
-from airflow_batches.outcome import OnAllCanceled, check_outcome, format_counts, validate_policy
-from airflow_batches.triggers.batch import DEFAULT_MAX_POLL_ERRORS, BatchTrigger, validate_max_poll_errors
-from airflow_batches.triggers.events import (
-    BatchAccessError,
+from airflow_batches.batch_ref import (
+    BatchGroup,
+    BatchRef,
     BatchSnapshot,
-    aggregate_counts,
     batch_snapshot,
-    event_exception,
-    validate_event,
+    format_counts,
+    group_of,
+    normalize_batch_ids,
 )
-from airflow_batches.triggers.polling import PollFailure, retrieve_each
+from airflow_batches.checks import is_positive_number
+from airflow_batches.errors import BatchAccessError
+from airflow_batches.events import event_exception, validate_event
+from airflow_batches.hooks.batch import BatchHook
+from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
+from airflow_batches.triggers.batch import BatchTrigger
+from airflow_batches.waiting import (
+    DEFAULT_MAX_POLL_ERRORS,
+    PollFailure,
+    absolute_deadline,
+    deferral_timeout,
+    retrieve_each,
+    validate_max_poll_errors,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -55,7 +64,7 @@ class BatchSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        batch_id: Any,
+        batch_id: BatchRef,
         conn_id: str = BatchHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         max_failure_ratio: float | None = None,
@@ -66,7 +75,7 @@ class BatchSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         validate_policy(max_failure_ratio, on_all_canceled)
         validate_max_poll_errors(max_poll_errors)
-        if deferrable and self.poke_interval <= 0:
+        if deferrable and not is_positive_number(self.poke_interval):
             raise ValueError(
                 "poke_interval must be more than 0 seconds in deferrable mode (it is the poll interval)"
             )
@@ -103,27 +112,22 @@ class BatchSensor(BaseSensorOperator):
             snapshots.append(snapshot)
         return None if retry_later else snapshots
 
-    def _finish(self, batch_ids: list[str], snapshots: list[BatchSnapshot]) -> dict[str, Any]:
-        counts = aggregate_counts(snapshots)
+    def _finish(self, snapshots: list[BatchSnapshot]) -> BatchGroup:
+        group = group_of(snapshots, with_batches=True)
         check_outcome(
-            counts,
+            group["counts"],
             max_failure_ratio=self.max_failure_ratio,
             on_all_canceled=self.on_all_canceled,
-            batch_ids=batch_ids,
+            batch_ids=group["batch_ids"],
         )
-        return {
-            "batch_ids": batch_ids,
-            "processing_status": "ended",
-            "counts": dict(counts),
-            "batches": snapshots,
-        }
+        return group
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         batch_ids = normalize_batch_ids(self.batch_id)
         snapshots = self._read(batch_ids)
         if snapshots is None or any(s["processing_status"] != "ended" for s in snapshots):
             return False
-        return PokeReturnValue(is_done=True, xcom_value=self._finish(batch_ids, snapshots))
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(snapshots))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -131,7 +135,7 @@ class BatchSensor(BaseSensorOperator):
         batch_ids = normalize_batch_ids(self.batch_id)
         snapshots = self._read(batch_ids)
         if snapshots is not None and all(s["processing_status"] == "ended" for s in snapshots):
-            return self._finish(batch_ids, snapshots)
+            return self._finish(snapshots)
         trigger = BatchTrigger(
             batch_id=batch_ids,
             conn_id=self.conn_id,
@@ -145,8 +149,8 @@ class BatchSensor(BaseSensorOperator):
             timeout=deferral_timeout(trigger.deadline, self.poke_interval),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> BatchGroup:
         checked = validate_event(event)
         if checked["status"] != "success":
             raise event_exception(checked)
-        return self._finish(checked["batch_ids"], checked["batches"])
+        return self._finish(checked["batches"])

@@ -20,8 +20,8 @@ from results_support import ended_batch, raw_results_sha256
 from s3 import S3Bucket, moto_s3, s3_bucket  # noqa: F401 - fixtures
 
 from airflow_batches.emulator.testing import RunningEmulator
+from airflow_batches.errors import DestinationExistsError, DestinationWriteError
 from airflow_batches.hooks import BatchHook
-from airflow_batches.results import DestinationExistsError, DestinationWriteError
 
 results_emulator = results_support.results_emulator
 hook = results_support.hook

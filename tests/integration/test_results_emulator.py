@@ -15,8 +15,8 @@ from results_support import ended_batch, raw_results_sha256
 
 from airflow_batches.api.errors import BatchNotEndedError, ResultsArchivedError, ResultsStreamError
 from airflow_batches.emulator.testing import RunningEmulator
+from airflow_batches.errors import ResultsCheckError, ResultsCountMismatchError
 from airflow_batches.hooks import BatchHook
-from airflow_batches.results import ResultsCheckError, ResultsCountMismatchError
 
 results_emulator = results_support.results_emulator
 hook = results_support.hook

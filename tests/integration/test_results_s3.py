@@ -12,8 +12,8 @@ from s3 import S3Bucket, moto_s3, s3_bucket  # noqa: F401 - fixtures
 
 from airflow_batches.api.errors import ResultsStreamError
 from airflow_batches.emulator.testing import RunningEmulator
+from airflow_batches.errors import DestinationWriteError
 from airflow_batches.hooks import BatchHook
-from airflow_batches.results import DestinationWriteError
 
 results_emulator = results_support.results_emulator
 hook = results_support.hook

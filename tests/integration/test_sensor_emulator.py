@@ -10,12 +10,11 @@ import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_batches.emulator.testing import RunningEmulator, run_emulator
+from airflow_batches.errors import BatchAccessError, BatchOutcomeError
 from airflow_batches.hooks import BatchHook
-from airflow_batches.operators.waiting import wait_blocking
-from airflow_batches.outcome import BatchOutcomeError
 from airflow_batches.sensors import BatchSensor
 from airflow_batches.triggers import BatchTrigger
-from airflow_batches.triggers.events import BatchAccessError
+from airflow_batches.waiting import wait_blocking
 
 
 def requests(count: int, prefix: str = "r", **params: Any) -> list[dict[str, Any]]:

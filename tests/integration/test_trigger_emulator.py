@@ -15,12 +15,12 @@ import httpx
 import pytest
 
 from airflow_batches.emulator.testing import RunningEmulator, run_emulator
+from airflow_batches.events import validate_event
 from airflow_batches.hooks import BatchHook
 from airflow_batches.hooks import batch as hook_module
 from airflow_batches.hooks.client_pool import aclose_shared_clients
-from airflow_batches.operators.waiting import wait_blocking
 from airflow_batches.triggers import BatchTrigger
-from airflow_batches.triggers.events import validate_event
+from airflow_batches.waiting import wait_blocking
 
 REQUIRED_KEY = "sk-ant-trigger-emulator-key-8086"
 

@@ -11,7 +11,8 @@ from typing import Any
 from airflow_batches.api.errors import NotFoundError
 from airflow_batches.api.models import MessageBatch, MessageBatchRequestCounts
 from airflow_batches.api.requests import SpooledBatch
-from airflow_batches.triggers.events import BatchEvent, batch_snapshot, make_event
+from airflow_batches.batch_ref import batch_snapshot
+from airflow_batches.events import BatchEvent, make_event
 
 
 def batch(batch_id: str, total: int, status: str = "in_progress", **counts: int) -> MessageBatch:

@@ -14,16 +14,18 @@ from ops_fakes import DictStore, FakeBatchHook, context
 
 from airflow_batches import reattach as reattach_module
 from airflow_batches.api.errors import AmbiguousCreateError
-from airflow_batches.operators import create as create_module
-from airflow_batches.operators.create import (
+from airflow_batches.errors import (
+    BatchAccessError,
     BatchCreateAmbiguousError,
-    BatchCreateOperator,
+    BatchOutcomeError,
     BatchRequestsInvalidError,
+    BatchWaitTimeout,
+    InvalidBatchEventError,
+    RequestSourceError,
 )
-from airflow_batches.operators.request_source import RequestSourceError
-from airflow_batches.outcome import BatchOutcomeError
+from airflow_batches.operators import create as create_module
+from airflow_batches.operators.create import BatchCreateOperator
 from airflow_batches.reattach import LEDGER_KEY
-from airflow_batches.triggers.events import BatchAccessError, BatchWaitTimeout, InvalidBatchEventError
 
 
 def reqs(count: int, prefix: str = "r") -> list[dict[str, Any]]:

@@ -19,10 +19,10 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_batches.api import BatchServiceAsync
+from airflow_batches.errors import ConnectionSettingsError
 from airflow_batches.hooks import BatchHook
 from airflow_batches.hooks import batch as hook_module
 from airflow_batches.hooks.client_pool import aclose_shared_clients, shared_client
-from airflow_batches.hooks.connection_settings import ConnectionSettingsError
 from airflow_batches.hooks.sync_runner import run_sync
 
 KEY = "sk-ant-hook-unit-secret-4242"

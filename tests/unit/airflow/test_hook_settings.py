@@ -6,11 +6,8 @@ from typing import Any
 
 import pytest
 
-from airflow_batches.hooks.connection_settings import (
-    ConnectionSettingsError,
-    settings_from_connection,
-    unknown_extras,
-)
+from airflow_batches.errors import ConnectionSettingsError
+from airflow_batches.hooks.connection_settings import settings_from_connection, unknown_extras
 
 KEY = "sk-ant-settings-secret-0123456789"
 

@@ -8,14 +8,9 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, TaskDeferred
 from ops_fakes import FakeBatchHook, batch, context
 
+from airflow_batches.errors import BatchAccessError, BatchMissingError, BatchStillRunningError
 from airflow_batches.operators import manage as manage_module
-from airflow_batches.operators.manage import (
-    BatchCancelOperator,
-    BatchDeleteOperator,
-    BatchMissingError,
-    BatchStillRunningError,
-)
-from airflow_batches.triggers.events import BatchAccessError
+from airflow_batches.operators.manage import BatchCancelOperator, BatchDeleteOperator
 
 RUNNING, DONE, GONE = "msgbatch_running", "msgbatch_done", "msgbatch_gone"
 

@@ -8,13 +8,9 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSkipException
 
-from airflow_batches.outcome import (
-    BatchOutcomeError,
-    check_outcome,
-    decide_outcome,
-    format_counts,
-    validate_policy,
-)
+from airflow_batches.batch_ref import format_counts
+from airflow_batches.errors import BatchOutcomeError
+from airflow_batches.outcome import check_outcome, decide_outcome, validate_policy
 
 
 def counts(**values: int) -> dict[str, int]:

@@ -22,18 +22,18 @@ from airflow.providers.common.compat.sdk import (
 from airflow.sdk.exceptions import AirflowRescheduleException
 
 from airflow_batches.api import BatchServiceAsync
-from airflow_batches.hooks import batch as hook_module
-from airflow_batches.outcome import BatchOutcomeError
-from airflow_batches.sensors import BatchSensor
-from airflow_batches.triggers import BatchTrigger
-from airflow_batches.triggers.events import (
+from airflow_batches.batch_ref import batch_snapshot
+from airflow_batches.errors import (
     BatchAccessError,
+    BatchOutcomeError,
     BatchWaitError,
     BatchWaitTimeout,
     InvalidBatchEventError,
-    batch_snapshot,
-    make_event,
 )
+from airflow_batches.events import make_event
+from airflow_batches.hooks import batch as hook_module
+from airflow_batches.sensors import BatchSensor
+from airflow_batches.triggers import BatchTrigger
 
 # Every sensor test batch holds 4 requests.
 batch_json = partial(ops_fakes.batch_json, total=4)

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from ops_fakes import batch_json
 
+from airflow_batches import waiting as waiting_module
+from airflow_batches.events import validate_event
 from airflow_batches.hooks import batch as hook_module
 from airflow_batches.triggers import BatchTrigger
-from airflow_batches.triggers import batch as trigger_module
-from airflow_batches.triggers.events import validate_event
 
 KEY = "sk-ant-trigger-unit-secret-9999"
 START = 1_800_000_000.0
@@ -79,8 +79,8 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(trigger_module, "_now", fake.time)
-    monkeypatch.setattr(trigger_module, "_sleep", fake.sleep)
+    monkeypatch.setattr(waiting_module, "_now", fake.time)
+    monkeypatch.setattr(waiting_module, "_sleep", fake.sleep)
     return fake
 
 
@@ -133,7 +133,7 @@ async def test_polls_until_ended_with_jittered_interval(api: FakeAPI, clock: Fak
 async def test_jitter_spreads_triggers_started_together(api: FakeAPI, clock: FakeClock) -> None:
     api.script("msgbatch_a", batch_json("msgbatch_a"))
     trigger = BatchTrigger("msgbatch_a", poll_interval=100)
-    delays = {round(trigger._delay(0, 0), 6) for _ in range(50)}
+    delays = {round(trigger._wait._delay(0, 0), 6) for _ in range(50)}
     assert len(delays) > 40 and min(delays) >= 90 and max(delays) <= 110
 
 
@@ -297,7 +297,7 @@ async def test_on_kill_cancels_only_unfinished_batches_when_asked(
     api.script("msgbatch_b", batch_json("msgbatch_b"))
     trigger = BatchTrigger(["msgbatch_a", "msgbatch_b"], poll_interval=5, cancel_on_kill=True)
     events = trigger.run()
-    monkeypatch.setattr(trigger_module, "_sleep", _stop_after_first_poll)
+    monkeypatch.setattr(waiting_module, "_sleep", _stop_after_first_poll)
     with pytest.raises(_Killed):
         await events.__anext__()
     await trigger.on_kill()

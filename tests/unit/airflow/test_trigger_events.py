@@ -10,17 +10,9 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from airflow_batches.api.models import MessageBatch, MessageBatchRequestCounts
-from airflow_batches.triggers.events import (
-    BatchAccessError,
-    BatchWaitError,
-    BatchWaitTimeout,
-    InvalidBatchEventError,
-    aggregate_counts,
-    batch_snapshot,
-    event_exception,
-    make_event,
-    validate_event,
-)
+from airflow_batches.batch_ref import aggregate_counts, batch_snapshot
+from airflow_batches.errors import BatchAccessError, BatchWaitError, BatchWaitTimeout, InvalidBatchEventError
+from airflow_batches.events import event_exception, make_event, validate_event
 
 CREATED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -13,14 +13,14 @@ import pytest
 from results_helpers import FakeAPI, make_lines, result_line
 
 from airflow_batches.api.errors import BatchNotEndedError, ResultsArchivedError, ResultsStreamError
-from airflow_batches.results import (
+from airflow_batches.errors import (
     DestinationExistsError,
     DestinationWriteError,
     ResultsCheckError,
     ResultsCountMismatchError,
     ResultsWaitTimeoutError,
-    land_results,
 )
+from airflow_batches.results import land_results
 
 FAST = {"retry_backoff": 0.0, "poll_interval": 0.01}
 

@@ -11,8 +11,8 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 from results_helpers import result_line
 
+from airflow_batches.errors import ResultsCountMismatchError
 from airflow_batches.results.checker import ResultChecker
-from airflow_batches.results.errors import ResultsCountMismatchError
 from airflow_batches.results.sink import AtomicObject, clean_uri
 from airflow_batches.results.stream import PrivateLoop, iter_line_chunks
 

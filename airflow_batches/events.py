@@ -19,26 +19,21 @@ Shape (every branch carries the batch ids and the latest known state of each bat
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowSensorTimeout
-
-from airflow_batches.api.models import MessageBatch
-from airflow_batches.outcome import COUNT_KEYS, format_counts
+from airflow_batches.api.models import COUNT_KEYS
+from airflow_batches.batch_ref import BatchSnapshot, RequestCounts, aggregate_counts, format_counts
+from airflow_batches.errors import (
+    BatchAccessError,
+    BatchWaitError,
+    BatchWaitTimeout,
+    InvalidBatchEventError,
+)
 
 __all__ = [
-    "BatchAccessError",
     "BatchEvent",
-    "BatchSnapshot",
-    "BatchWaitError",
-    "BatchWaitTimeout",
     "EventReason",
     "EventStatus",
-    "InvalidBatchEventError",
-    "RequestCounts",
-    "aggregate_counts",
-    "batch_snapshot",
     "event_exception",
     "make_event",
     "validate_event",
@@ -57,26 +52,6 @@ _REASONS_BY_STATUS: dict[str, frozenset[str]] = {
 _TIMESTAMP_KEYS = ("created_at", "ended_at", "expires_at", "cancel_initiated_at", "archived_at")
 
 
-class RequestCounts(TypedDict):
-    processing: int
-    succeeded: int
-    errored: int
-    canceled: int
-    expired: int
-
-
-class BatchSnapshot(TypedDict):
-    id: str
-    processing_status: str
-    request_counts: RequestCounts
-    created_at: str | None
-    ended_at: str | None
-    expires_at: str | None
-    cancel_initiated_at: str | None
-    archived_at: str | None
-    results_url: str | None
-
-
 class BatchEvent(TypedDict):
     status: EventStatus
     reason: EventReason
@@ -84,60 +59,6 @@ class BatchEvent(TypedDict):
     batch_ids: list[str]
     batches: list[BatchSnapshot]
     counts: RequestCounts
-
-
-class InvalidBatchEventError(ValueError):
-    """A trigger event that does not follow the schema (a bug, or an event from another trigger)."""
-
-
-class BatchWaitError(AirflowException):
-    """Waiting failed on errors that may be transient (the API kept failing); a task retry reattaches."""
-
-
-class BatchAccessError(AirflowFailException):
-    """The batch cannot be read: wrong key, no permission, unknown id, bad request. Retries won't help."""
-
-
-class BatchWaitTimeout(AirflowSensorTimeout):
-    """The deadline passed before every batch ended. The batches keep running unless cancelled on purpose."""
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def batch_snapshot(batch: MessageBatch) -> BatchSnapshot:
-    """The JSON-safe state of one batch, as carried in events and XCom."""
-    counts = batch.request_counts
-    return {
-        "id": batch.id,
-        "processing_status": batch.processing_status,
-        "request_counts": {
-            "processing": counts.processing,
-            "succeeded": counts.succeeded,
-            "errored": counts.errored,
-            "canceled": counts.canceled,
-            "expired": counts.expired,
-        },
-        "created_at": _iso(batch.created_at),
-        "ended_at": _iso(batch.ended_at),
-        "expires_at": _iso(batch.expires_at),
-        "cancel_initiated_at": _iso(batch.cancel_initiated_at),
-        "archived_at": _iso(batch.archived_at),
-        "results_url": batch.results_url,
-    }
-
-
-def aggregate_counts(batches: Iterable[BatchSnapshot | MessageBatch]) -> RequestCounts:
-    """Request counts summed over the batches of a group."""
-    total: RequestCounts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
-    for batch in batches:
-        counts: Mapping[str, Any] = (
-            batch.request_counts.model_dump() if isinstance(batch, MessageBatch) else batch["request_counts"]
-        )
-        for key in COUNT_KEYS:
-            total[key] += int(counts[key])  # type: ignore[literal-required]
-    return total
 
 
 def make_event(
@@ -162,7 +83,7 @@ def make_event(
 def _fail(field: str, problem: str) -> InvalidBatchEventError:
     return InvalidBatchEventError(
         f"malformed BatchTrigger event: {field} {problem}. Events must come from "
-        "airflow_batches.triggers.BatchTrigger (see airflow_batches.triggers.events)"
+        "airflow_batches.triggers.BatchTrigger (see airflow_batches.events)"
     )
 
 
@@ -237,7 +158,7 @@ def validate_event(event: object) -> BatchEvent:
     }
 
 
-def event_exception(event: BatchEvent) -> AirflowException:
+def event_exception(event: BatchEvent) -> BatchWaitError | BatchWaitTimeout | BatchAccessError:
     """The exception that ends the task for a non-success event; its message names the batches and counts."""
     if event["status"] == "success":
         raise ValueError("event_exception() is for events whose status is not 'success'")

@@ -1,0 +1,319 @@
+"""Waiting for batches to end, in one place: settings, deadline, poll loop, what a failed read means.
+
+Everyone who waits uses this module, so they all poll, tolerate failures, back off and honour a deadline the
+same way:
+
+- ``BatchTrigger`` runs :class:`GroupWait` in the triggerer (deferrable waiting);
+- the operators' blocking path runs that same trigger on a private loop in the worker (:func:`wait_blocking`)
+  and reads its event with :func:`raise_for_event`;
+- ``BatchSensor`` in poke mode reads once per poke with :func:`retrieve_each` (same failure rules);
+- the results landing (``wait=True``) runs :class:`GroupWait` on its own loop.
+
+Failed reads: throttling (429) backs off without counting; transient failures (no response, timeouts, 408/409,
+5xx, 529, a garbled body) back off and count against ``max_poll_errors`` in a row; an answer that will not
+change (401, 403, 404, 400, a malformed id) ends the wait at once. The backoff is the client's
+(:func:`airflow_batches.api.retry.exponential_backoff`), starting at ``poll_interval``. The deadline is an
+absolute epoch time, so deferrals and restarts do not reset it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from airflow_batches.api import (
+    APIStatusError,
+    AuthenticationError,
+    BatchServiceAsync,
+    BillingError,
+    InvalidInputError,
+    MessageBatch,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    is_transient,
+)
+from airflow_batches.api.retry import exponential_backoff
+from airflow_batches.batch_ref import batch_snapshot, format_counts, iso_z
+from airflow_batches.checks import positive_number
+from airflow_batches.errors import BatchWaitError
+from airflow_batches.events import (
+    BatchEvent,
+    EventReason,
+    EventStatus,
+    event_exception,
+    make_event,
+    validate_event,
+)
+from airflow_batches.hooks.client_pool import aclose_shared_clients
+from airflow_batches.hooks.sync_runner import run_sync
+
+if TYPE_CHECKING:
+    from airflow_batches.triggers.batch import BatchTrigger
+
+__all__ = [
+    "DEFAULT_MAX_POLL_ERRORS",
+    "GroupWait",
+    "PollFailure",
+    "absolute_deadline",
+    "classify_poll_error",
+    "deferral_timeout",
+    "raise_for_event",
+    "retrieve_each",
+    "validate_max_poll_errors",
+    "validate_wait_settings",
+    "wait_blocking",
+]
+
+DEFAULT_MAX_POLL_ERRORS = 10
+
+# Module-level so tests can wait on a fake clock.
+_now = time.time
+_sleep = asyncio.sleep
+
+_JITTER = 0.1
+# Backoff after failures grows from poll_interval up to this (or poll_interval, if larger).
+_MAX_BACKOFF_SECONDS = 600.0
+# Enough parallel reads to poll a large group quickly without a burst that invites throttling.
+_MAX_CONCURRENT_RETRIEVES = 8
+# The trigger fires its own timeout event at the deadline; Airflow's deferral timeout is only the backstop
+# for a triggerer that is down, so it must not win the race against a poll in flight at the deadline.
+_DEFERRAL_GRACE_SECONDS = 300.0
+
+
+class _Log(Protocol):
+    """A logger: the trigger's own (Airflow's structured logger) or a ``logging.Logger``."""
+
+    def info(self, msg: str, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: str, /, *args: Any) -> Any: ...
+
+
+# --- settings and the deadline ------------------------------------------------------------------------------
+
+
+def validate_wait_settings(poll_interval: float, timeout: float | None) -> None:
+    """Reject a bad ``poll_interval`` or ``timeout`` when the DAG is parsed, before anything is paid for."""
+    positive_number("poll_interval", poll_interval)
+    if timeout is not None:
+        positive_number("timeout", timeout, none_means="no limit")
+
+
+def validate_max_poll_errors(value: object) -> int:
+    """``value`` if it is a whole number >= 1, so a bad value fails the parse."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"max_poll_errors must be an integer >= 1, got {value!r}")
+    return value
+
+
+def absolute_deadline(timeout: float | None) -> float | None:
+    """An epoch deadline computed once, so deferrals and triggerer restarts do not reset the clock."""
+    return None if timeout is None else time.time() + timeout
+
+
+def deferral_timeout(deadline: float | None, poll_interval: float) -> timedelta | None:
+    """Airflow's own bound on a deferral: the deadline plus a grace, so a dead triggerer cannot hold the
+    task deferred for ever. ``None`` (no bound) when there is no deadline."""
+    if deadline is None:
+        return None
+    grace = max(_DEFERRAL_GRACE_SECONDS, 3 * poll_interval)
+    return timedelta(seconds=max(0.0, deadline - time.time()) + grace)
+
+
+# --- one read of every batch --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollFailure:
+    """A failed read of one batch: ``kind`` says how to react, ``reason`` is the event reason when fatal."""
+
+    batch_id: str
+    kind: Literal["fatal", "throttled", "transient"]
+    reason: Literal["not_found", "auth", "permission", "invalid_request"] | None
+    message: str
+
+
+def classify_poll_error(batch_id: str, exc: Exception) -> PollFailure:
+    """Decide whether waiting can go on after ``exc`` was raised reading ``batch_id``."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, RateLimitError):
+        return PollFailure(batch_id, "throttled", None, text)
+    if isinstance(exc, AuthenticationError):
+        return PollFailure(
+            batch_id, "fatal", "auth", f"the API key was rejected reading batch {batch_id}: {exc}"
+        )
+    if isinstance(exc, PermissionDeniedError | BillingError):
+        return PollFailure(batch_id, "fatal", "permission", f"no permission to read batch {batch_id}: {exc}")
+    if isinstance(exc, NotFoundError):
+        return PollFailure(
+            batch_id,
+            "fatal",
+            "not_found",
+            f"batch {batch_id} does not exist for this API key (deleted, or in another workspace): {exc}",
+        )
+    if isinstance(exc, InvalidInputError):
+        return PollFailure(batch_id, "fatal", "invalid_request", f"cannot read batch {batch_id!r}: {exc}")
+    if isinstance(exc, APIStatusError) and not is_transient(exc):
+        return PollFailure(
+            batch_id, "fatal", "invalid_request", f"the API refused to read batch {batch_id}: {exc}"
+        )
+    # No response, a timeout, a 5xx/529, a body that is not a batch: the next poll may well succeed.
+    return PollFailure(batch_id, "transient", None, text)
+
+
+async def retrieve_each(
+    service: BatchServiceAsync, batch_ids: Sequence[str]
+) -> list[MessageBatch | PollFailure]:
+    """Retrieve every batch (a few at a time); each slot holds the batch or why it could not be read."""
+    limit = asyncio.Semaphore(_MAX_CONCURRENT_RETRIEVES)
+
+    async def one(batch_id: str) -> MessageBatch | PollFailure:
+        async with limit:
+            try:
+                return await service.retrieve(batch_id)
+            except Exception as exc:  # classified, never swallowed: every failure is reported to the caller
+                return classify_poll_error(batch_id, exc)
+
+    return list(await asyncio.gather(*(one(batch_id) for batch_id in batch_ids)))
+
+
+# --- the poll loop ------------------------------------------------------------------------------------------
+
+
+class GroupWait:
+    """Poll a group of batches until every one has ended, the deadline passes, or reading fails for good.
+
+    :meth:`wait` returns the trigger event (see :mod:`airflow_batches.events`); :attr:`latest`
+    keeps the latest state of each batch read so far, :meth:`unfinished` the ids not known to have ended.
+    """
+
+    def __init__(
+        self,
+        batch_ids: Sequence[str],
+        *,
+        poll_interval: float,
+        deadline: float | None,
+        max_poll_errors: int,
+        log: _Log,
+    ) -> None:
+        self.batch_ids = list(batch_ids)
+        self.poll_interval = poll_interval
+        self.deadline = deadline
+        self.max_poll_errors = max_poll_errors
+        self.log = log
+        self.latest: dict[str, MessageBatch] = {}
+
+    def unfinished(self) -> list[str]:
+        return [
+            i for i in self.batch_ids if i not in self.latest or self.latest[i].processing_status != "ended"
+        ]
+
+    def event(self, status: EventStatus, reason: EventReason, message: str) -> BatchEvent:
+        known = [batch_snapshot(self.latest[i]) for i in self.batch_ids if i in self.latest]
+        return make_event(status, reason, message, self.batch_ids, known)
+
+    def _delay(self, failures: int, throttled: int) -> float:
+        streak = max(failures, throttled)
+        cap = max(self.poll_interval, _MAX_BACKOFF_SECONDS)
+        base = exponential_backoff(self.poll_interval, max(streak - 1, 0), cap)
+        return base * random.uniform(1 - _JITTER, 1 + _JITTER)
+
+    async def _poll(self, service: BatchServiceAsync) -> tuple[PollFailure | None, list[PollFailure], bool]:
+        """Read every unfinished batch once, logging each state; returns (fatal, transient, throttled)."""
+        pending = self.unfinished()
+        transient: list[PollFailure] = []
+        throttled = False
+        for batch_id, result in zip(pending, await retrieve_each(service, pending), strict=True):
+            if isinstance(result, PollFailure):
+                if result.kind == "fatal":
+                    return result, transient, throttled
+                throttled |= result.kind == "throttled"
+                if result.kind == "transient":
+                    transient.append(result)
+                continue
+            self.latest[batch_id] = result
+            self.log.info(
+                "Batch %s is %s: %s",
+                batch_id,
+                result.processing_status,
+                format_counts(result.request_counts.model_dump()),
+            )
+        return None, transient, throttled
+
+    async def wait(self, service: BatchServiceAsync) -> BatchEvent:
+        failures = throttled_streak = 0
+        while True:
+            fatal, transient, throttled = await self._poll(service)
+            if fatal is not None and fatal.reason is not None:
+                return self.event("error", fatal.reason, fatal.message)
+            if not self.unfinished():
+                return self.event("success", "ended", f"all {len(self.batch_ids)} batch(es) ended")
+            failures = failures + 1 if transient else 0
+            if failures >= self.max_poll_errors:
+                return self.event(
+                    "error",
+                    "errors_exhausted",
+                    f"reading the batches failed {failures} polls in a row (last error: "
+                    f"{transient[-1].message}). They were not cancelled and may still be running",
+                )
+            throttled_streak = throttled_streak + 1 if throttled else 0
+            now = _now()
+            if self.deadline is not None and now >= self.deadline:
+                return self.event(
+                    "timeout",
+                    "deadline",
+                    f"the deadline {iso_z(self.deadline)} passed before every batch ended (still running: "
+                    f"{', '.join(self.unfinished())}). They were not cancelled and keep running",
+                )
+            delay = self._delay(failures, throttled_streak)
+            if self.deadline is not None:
+                delay = min(delay, max(0.0, self.deadline - now))
+            for failure in transient:
+                self.log.warning(
+                    "Reading batch %s failed (%d of %d failed polls in a row allowed; next in %.1f s): %s",
+                    failure.batch_id,
+                    failures,
+                    self.max_poll_errors,
+                    delay,
+                    failure.message,
+                )
+            if throttled:
+                self.log.warning("Throttled by the API (429); next poll in %.1f s", delay)
+            await _sleep(delay)
+
+
+# --- waiting from an operator -------------------------------------------------------------------------------
+
+
+def wait_blocking(trigger: BatchTrigger) -> dict[str, Any]:
+    """Run ``trigger`` in this worker until its first event and return the event's payload.
+
+    The trigger takes its HTTP client from the loop's shared pool; this loop is private and ends here, so
+    its pool is closed here too (sockets released now, not whenever the garbage collector gets to them).
+    """
+
+    async def first_event() -> dict[str, Any]:
+        try:
+            async with contextlib.aclosing(trigger.run()) as events:
+                async for event in events:
+                    payload: dict[str, Any] = event.payload
+                    return payload
+        finally:
+            await aclose_shared_clients()
+        raise BatchWaitError(f"the batch trigger for {trigger.batch_ids} stopped without an event")
+
+    return run_sync(first_event)
+
+
+def raise_for_event(event: Any) -> BatchEvent:
+    """Validate a trigger event and return it when every batch ended; otherwise raise the matching failure."""
+    checked = validate_event(event)
+    if checked["status"] != "success":
+        raise event_exception(checked)
+    return checked
