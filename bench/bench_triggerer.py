@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -52,13 +53,16 @@ def make_trigger(impl: str, batch_id: str, interval: float) -> Any:
         from airflow.providers.anthropic.triggers.batch import AnthropicBatchTrigger
 
         trigger: Any = AnthropicBatchTrigger(
-            conn_id="anthropic_default", batch_id=batch_id, poll_interval=interval, end_time=time.time() + 86400
+            conn_id="anthropic_default",
+            batch_id=batch_id,
+            poll_interval=interval,
+            end_time=time.time() + 86400,
         )
     else:
         from airflow_batches.triggers import BatchTrigger
 
         trigger = BatchTrigger(batch_id, poll_interval=interval)
-    classpath, kwargs = trigger.serialize()
+    _classpath, kwargs = trigger.serialize()
     return type(trigger)(**kwargs)
 
 
@@ -142,10 +146,8 @@ async def run_triggers(impl: str, ids: list[str], interval: float, stop_at: floa
     for batch_id in ids:  # TriggerRunner.create_triggers: one per loop iteration
         await asyncio.sleep(0)
         tasks.append(asyncio.create_task(run_trigger(batch_id, make_trigger(impl, batch_id, interval))))
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), timeout=max(1.0, stop_at - time.time()))
-    except TimeoutError:
-        pass
     cpu = _cpu() - cpu0
     wall = time.monotonic() - wall0
     done.set()
@@ -184,6 +186,7 @@ async def create_batches(emulator: Any, count: int, first_end: float, interval: 
 
     steps = 50
     ids: list[str] = []
+    limit = asyncio.Semaphore(16)
     async with httpx.AsyncClient(base_url=emulator.base_url, headers=emulator.headers, timeout=60) as client:
         for step in range(steps):
             processing = first_end + interval * step / steps - time.time()
@@ -191,7 +194,6 @@ async def create_batches(emulator: Any, count: int, first_end: float, interval: 
                 raise SystemExit("creating the batches took too long for the planned end times")
             emulator.configure(processing_seconds=processing)
             chunk = range(step * count // steps, (step + 1) * count // steps)
-            limit = asyncio.Semaphore(16)
 
             async def create(i: int) -> str:
                 async with limit:
@@ -309,14 +311,17 @@ HEADER = (
 def row(r: dict[str, Any]) -> str:
     return (
         f"{r['impl']:<12} {r['count']:>6} {r['interval']:>4g}s | {r['det_p50']:>7.1f}s {r['det_p95']:>6.1f}s "
-        f"{r['det_max']:>6.1f}s {r['missed']:>6} {r['wrong']:>5} | {r['lag_p99']:>6.0f}ms {r['lag_max']:>6.0f}ms"
-        f" | {r['cpu_per_1k_polls']:>8.2f} {r['cores']:>5.2f} {r['req_per_poll']:>8.2f} "
+        f"{r['det_max']:>6.1f}s {r['missed']:>6} {r['wrong']:>5} | "
+        f"{r['lag_p99']:>6.0f}ms {r['lag_max']:>6.0f}ms | {r['cpu_per_1k_polls']:>8.2f} {r['cores']:>5.2f} "
+        f"{r['req_per_poll']:>8.2f} "
         f"{r['log_lines_per_s']:>6.1f} {r['rss_mb']:>6.0f}"
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="1000:5,10000:60", help="N:poll_seconds, comma-separated")
     parser.add_argument("--impls", default="ours,ours-httpx2,official")
     parser.add_argument("--repeat", type=int, default=1)
@@ -350,7 +355,7 @@ def main() -> None:
                     results.append(result)
                     load = os.getloadavg()
                     print(f"{row(result)}  (load {load[0]:.2f})", flush=True)
-    for count, interval in sizes:
+    for count, _interval in sizes:
         for impl in impls:
             mine = [r["cores"] for r in results if (r["impl"], r["count"]) == (impl, count)]
             if len(mine) > 1:

@@ -67,7 +67,9 @@ class AdmissionTransport(httpx.AsyncBaseTransport):
 class _ReleasingStream(httpx.AsyncByteStream):
     """The response body; closing it (httpx does, once read or on error) gives the slot back, once."""
 
-    def __init__(self, inner: httpx.AsyncByteStream | httpx.SyncByteStream, release: Callable[[], None]) -> None:
+    def __init__(
+        self, inner: httpx.AsyncByteStream | httpx.SyncByteStream, release: Callable[[], None]
+    ) -> None:
         if not isinstance(inner, httpx.AsyncByteStream):
             raise TypeError("an async transport must return an async response stream")
         self._inner = inner

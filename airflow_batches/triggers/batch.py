@@ -3,9 +3,10 @@
 It only ever calls ``retrieve`` (no side effects, so running twice or being rebuilt after a triggerer restart
 is harmless), all of it async on the loop's shared HTTP pool. In a triggerer the first poll comes at a random
 point of the first interval and later ones are jittered, so triggers started together spread out. A batch's
-state is logged when it changes (every poll at DEBUG), a group's summary once per poll. Transient failures back off and use up a budget of consecutive failures; throttling backs off
-without using it; an answer that will not change ends the wait at once. The deadline is an absolute epoch
-time carried in the kwargs, so a restart does not reset it. Cancelling on timeout is the operator's call (in
+state is logged when it changes (every poll at DEBUG), a group's summary once per poll. Transient failures
+back off and use up a budget of consecutive failures; throttling backs off without using it; an answer that
+will not change ends the wait at once. The deadline is an absolute epoch time carried in the kwargs, so a
+restart does not reset it. Cancelling on timeout is the operator's call (in
 the worker); the trigger cancels only in :meth:`BatchTrigger.on_kill`, and only with ``cancel_on_kill``.
 """
 

@@ -31,7 +31,7 @@ class CountingServer:
                 await asyncio.sleep(self.delay)
                 self.in_flight -= 1
                 self.answered += 1
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
