@@ -15,7 +15,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +43,48 @@ _BODY_SUFFIX = b"]}"
 _EMPTY_BODY_BYTES = len(_BODY_PREFIX) + len(_BODY_SUFFIX)
 _REQUEST_KEYS = frozenset({"custom_id", "params"})
 _READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class _ParamRule:
+    """A rule for one field of ``params``: ``problem`` (formatted with ``value``) says what is wrong."""
+
+    name: str
+    valid: Callable[[Any], bool]
+    problem: str
+    fix: str
+    required: bool = True  # a required field that is missing (or null) reads "is required"
+
+
+# The request-body rules of the API reference (docs.anthropic.com/en/api/creating-message-batches) checked
+# locally, one row per field.
+_PARAM_RULES = (
+    _ParamRule(
+        "model",
+        lambda v: isinstance(v, str) and bool(v),
+        "must be a non-empty string, got {value!r:.80}",
+        'set "model" (e.g. "claude-sonnet-4-5") in every request, or pass default_model',
+    ),
+    _ParamRule(
+        "max_tokens",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "must be an integer >= 1, got {value!r:.80} (0, the cache pre-warm, is not supported in batches)",
+        'set "max_tokens" to the largest reply you accept, e.g. 1024',
+    ),
+    _ParamRule(
+        "messages",
+        lambda v: isinstance(v, list) and bool(v),
+        "must be a non-empty list of messages",
+        'add "messages": [{"role": "user", "content": "..."}]',
+    ),
+    _ParamRule(
+        "stream",
+        lambda v: v is False,
+        "must not be set (got {value!r:.80}): batch requests are not streamed",
+        'remove "stream" from params',
+        required=False,
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,58 +273,19 @@ class RequestEncoder:
             )
             return None
         params = dict(raw_params)
-        ok = True
-        model = params.get("model")
-        if model is None and self.default_model is not None:
+        if params.get("model") is None and self.default_model is not None:
             params["model"] = self.default_model
-        elif not isinstance(model, str) or not model:
-            rule = "is required" if model is None else f"must be a non-empty string, got {model!r:.80}"
+        ok = True
+        for rule in _PARAM_RULES:
+            if not rule.required and rule.name not in params:
+                continue
+            value = params.get(rule.name)
+            if rule.valid(value):
+                continue
+            text = "is required" if rule.required and value is None else rule.problem.format(value=value)
             self.report(
                 ValidationProblem(
-                    f"params.model {rule}",
-                    field="params.model",
-                    fix='set "model" (e.g. "claude-sonnet-4-5") in every request, or pass default_model',
-                    **where,
-                )
-            )
-            ok = False
-        max_tokens = params.get("max_tokens")
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-            rule = (
-                "is required"
-                if max_tokens is None
-                else f"must be an integer >= 1, got {max_tokens!r:.80} (0, the cache pre-warm, is not "
-                "supported in batches)"
-            )
-            self.report(
-                ValidationProblem(
-                    f"params.max_tokens {rule}",
-                    field="params.max_tokens",
-                    fix='set "max_tokens" to the largest reply you accept, e.g. 1024',
-                    **where,
-                )
-            )
-            ok = False
-        messages = params.get("messages")
-        if not isinstance(messages, list) or not messages:
-            rule = "is required" if messages is None else "must be a non-empty list of messages"
-            self.report(
-                ValidationProblem(
-                    f"params.messages {rule}",
-                    field="params.messages",
-                    fix='add "messages": [{"role": "user", "content": "..."}]',
-                    **where,
-                )
-            )
-            ok = False
-        if "stream" in params and params["stream"] is not False:
-            self.report(
-                ValidationProblem(
-                    f"params.stream must not be set (got {params['stream']!r:.80}): "
-                    "batch requests are not streamed",
-                    field="params.stream",
-                    fix='remove "stream" from params',
-                    **where,
+                    f"params.{rule.name} {text}", field=f"params.{rule.name}", fix=rule.fix, **where
                 )
             )
             ok = False

@@ -1,6 +1,6 @@
 """Which failed requests are tried again, and how long to wait first.
 
-The rules follow the official SDK (see docs/message-batches-api.md section 7) with two deliberate changes:
+The rules follow the official Python SDK (``anthropic``'s ``_base_client``) with two deliberate changes:
 a delay the server asks for is capped (``max_retry_delay``) so a bogus header cannot park a worker for
 hours, and ``create`` -- a POST that is not idempotent -- is retried only when the failure proves that no
 batch was made. Everything that waits goes through the injectable ``sleep``/``random``/``now`` so tests

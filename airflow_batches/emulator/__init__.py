@@ -126,8 +126,8 @@ message and the system prompt; a reply over ``max_tokens`` is cut to ``4 * max_t
 custom_id, so downloading results twice gives identical bytes. Results come in reverse input order (match
 by ``custom_id``).
 
-Choices for the API's unconfirmed details (docs/message-batches-api.md section 11)
-----------------------------------------------------------------------------------
+Choices where the API's documentation leaves the behaviour open
+---------------------------------------------------------------
 - missing ``anthropic-version``: 400 invalid_request_error (``--no-require-version`` accepts it).
 - duplicate ``custom_id``: synchronous 400 naming both positions.
 - ``params`` validation: synchronous 400 for missing ``model``/``max_tokens``/``messages``,

@@ -9,7 +9,7 @@ call running on a private event loop with a pool of its own.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook, mask_secret
@@ -34,9 +34,11 @@ from airflow_batches.hooks.connection_settings import (
 from airflow_batches.hooks.sync_runner import run_sync
 
 if TYPE_CHECKING:
-    from airflow.providers.common.compat.sdk import Connection
+    from airflow.providers.common.compat.sdk import Connection, ObjectStoragePath
 
+    from airflow_batches.batch_ref import BatchRef
     from airflow_batches.results import Manifest
+    from airflow_batches.results.options import LandingOptions
 
 __all__ = ["BatchHook"]
 
@@ -188,7 +190,9 @@ class BatchHook(BaseHook):
 
     # --- results ----------------------------------------------------------------------------------------
 
-    def land_results(self, batch_id: Any, destination: Any, **kwargs: Any) -> Manifest:
+    def land_results(
+        self, batch_id: BatchRef, destination: str | ObjectStoragePath, **options: Unpack[LandingOptions]
+    ) -> Manifest:
         """Stream the results of ``batch_id`` (id, ids or a create operator's XCom) to ``destination``.
 
         Returns the results manifest; see :func:`airflow_batches.results.land_results` for the options.
@@ -196,7 +200,7 @@ class BatchHook(BaseHook):
         # Imported here: the landing pulls in object storage, which plain waiting never needs.
         from airflow_batches.results import land_results
 
-        return land_results(self, batch_id, destination, **kwargs)
+        return land_results(self, batch_id, destination, **options)
 
 
 async def _amask_secret(secret: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_batches.api.service import DEFAULT_BASE_URL
+from airflow_batches.checks import is_positive_number
 from airflow_batches.errors import ConnectionSettingsError
 
 __all__ = [
@@ -105,7 +106,7 @@ def _timeout(conn_id: str, key: str, value: Any) -> float | None:
         number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
         number = math.nan
-    if not math.isfinite(number) or number <= 0:
+    if not is_positive_number(number):
         raise _error(conn_id, f"extra {key!r}", f"{value!r} is not a positive number of seconds", "e.g. 60")
     return number
 

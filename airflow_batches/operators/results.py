@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 
+from airflow_batches.batch_ref import BatchRef
 from airflow_batches.results.manifest import Manifest
-from airflow_batches.results.options import Compression, OverwritePolicy
+from airflow_batches.results.options import (
+    Compression,
+    LandingOptions,
+    OverwritePolicy,
+    check_destination,
+    check_options,
+)
 from airflow_batches.results.sink import clean_uri
 
 if TYPE_CHECKING:
@@ -58,7 +65,7 @@ class BatchResultsOperator(BaseOperator):
     def __init__(
         self,
         *,
-        batch_id: Any,
+        batch_id: BatchRef,
         destination: str | ObjectStoragePath,
         conn_id: str = "anthropic_default",
         destination_conn_id: str | None = None,
@@ -72,19 +79,25 @@ class BatchResultsOperator(BaseOperator):
         emit_asset: bool = True,
         **kwargs: Any,
     ) -> None:
+        # Checked now, when the DAG is parsed, like the create operator's arguments.
+        self.options: LandingOptions = {
+            "destination_conn_id": destination_conn_id,
+            "split_by_type": split_by_type,
+            "overwrite": overwrite,
+            "compression": compression,
+            "wait": wait,
+            "wait_timeout": wait_timeout,
+            "max_attempts": max_attempts,
+        }
+        check_options(self.options)
+        if isinstance(destination, str) and not _is_templated(destination):
+            check_destination(destination)
         if emit_asset and "outlets" not in kwargs:
             kwargs["outlets"] = [_outlet_for(destination, asset_alias)]
         super().__init__(**kwargs)
         self.batch_id = batch_id
         self.destination = destination
         self.conn_id = conn_id
-        self.destination_conn_id = destination_conn_id
-        self.split_by_type = split_by_type
-        self.overwrite = overwrite
-        self.compression = compression
-        self.wait = wait
-        self.wait_timeout = wait_timeout
-        self.max_attempts = max_attempts
         self.emit_asset = emit_asset
         self._manifest: Manifest | None = None
 
@@ -92,15 +105,7 @@ class BatchResultsOperator(BaseOperator):
         from airflow_batches.hooks import BatchHook
 
         manifest = BatchHook(anthropic_conn_id=self.conn_id).land_results(
-            self.batch_id,
-            self.destination,
-            destination_conn_id=self.destination_conn_id,
-            split_by_type=self.split_by_type,
-            overwrite=self.overwrite,
-            compression=self.compression,
-            wait=self.wait,
-            wait_timeout=self.wait_timeout,
-            max_attempts=self.max_attempts,
+            self.batch_id, self.destination, **self.options
         )
         self._manifest = manifest
         if self.emit_asset:
@@ -147,9 +152,13 @@ def _openlineage_name(uri: str) -> tuple[str, str]:
 def _outlet_for(destination: str | ObjectStoragePath, alias: str | None) -> Asset | AssetAlias:
     if isinstance(destination, ObjectStoragePath):
         return _asset(str(destination))
-    if "{{" in destination or "{%" in destination:
+    if _is_templated(destination):
         return AssetAlias(name=alias or f"airflow-batches-results:{destination}")
     return _asset(destination)
+
+
+def _is_templated(text: str) -> bool:
+    return "{{" in text or "{%" in text
 
 
 def _asset(destination: str) -> Asset:

@@ -17,7 +17,7 @@ import zlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 
 from airflow.sdk import ObjectStoragePath
 
@@ -28,8 +28,7 @@ from airflow_batches.api.errors import (
 )
 from airflow_batches.api.models import RESULT_TYPES, MessageBatch
 from airflow_batches.api.retry import exponential_backoff, is_transient
-from airflow_batches.batch_ref import ResultCounts, normalize_batch_ids
-from airflow_batches.checks import positive_number
+from airflow_batches.batch_ref import BatchRef, ResultCounts, normalize_batch_ids
 from airflow_batches.errors import (
     DestinationExistsError,
     DestinationWriteError,
@@ -41,10 +40,10 @@ from airflow_batches.events import event_exception
 from airflow_batches.results.checker import USAGE_FIELDS, ResultChecker
 from airflow_batches.results.manifest import FileEntry, Manifest, UsageTotals
 from airflow_batches.results.options import (
-    Compression,
-    OverwritePolicy,
-    normalize_compression,
-    normalize_overwrite,
+    LandingOptions,
+    LandingSettings,
+    check_destination,
+    check_options,
 )
 from airflow_batches.results.progress import Progress
 from airflow_batches.results.sink import AtomicObject, clean_uri
@@ -79,24 +78,6 @@ class ServiceSource(Protocol):
     def get_service(self) -> Any: ...
 
 
-@dataclass(frozen=True)
-class _Options:
-    split_by_type: bool
-    overwrite: OverwritePolicy
-    compression: Compression | None
-    wait: bool
-    wait_timeout: float
-    poll_interval: float
-    max_attempts: int
-    retry_backoff: float
-    chunk_bytes: int
-    block_size: int
-
-    @property
-    def suffix(self) -> str:
-        return ".jsonl.gz" if self.compression == "gzip" else ".jsonl"
-
-
 @dataclass
 class _Landed:
     files: list[FileEntry]
@@ -109,28 +90,16 @@ class _Run:
     runner: PrivateLoop
     service: ResultsService
     base: ObjectStoragePath
-    options: _Options
+    options: LandingSettings
     progress: Progress
     landed: list[_Landed] = field(default_factory=list)
 
 
 def land_results(
     hook: ServiceSource,
-    batch_ref: Any,
+    batch_ref: BatchRef,
     destination: str | ObjectStoragePath,
-    *,
-    destination_conn_id: str | None = None,
-    split_by_type: bool = False,
-    overwrite: OverwritePolicy | bool = "replace",
-    compression: Compression | None = None,
-    wait: bool = False,
-    wait_timeout: float = 3600.0,
-    poll_interval: float = 10.0,
-    max_attempts: int = 3,
-    retry_backoff: float = 2.0,
-    progress_interval: float = 5.0,
-    chunk_bytes: int = 1 << 20,
-    block_size: int = 8 << 20,
+    **options: Unpack[LandingOptions],
 ) -> Manifest:
     """Land the results of one batch or a batch group under ``destination`` and return the manifest.
 
@@ -156,26 +125,15 @@ def land_results(
     """
     _refuse_running_loop()
     batch_ids = normalize_batch_ids(batch_ref)
-    options = _Options(
-        split_by_type=split_by_type,
-        overwrite=normalize_overwrite(overwrite),
-        compression=normalize_compression(compression),
-        wait=wait,
-        wait_timeout=positive_number("wait_timeout", wait_timeout),
-        poll_interval=positive_number("poll_interval", poll_interval),
-        max_attempts=int(positive_number("max_attempts", max_attempts, seconds=False)),
-        retry_backoff=max(0.0, retry_backoff),
-        chunk_bytes=int(positive_number("chunk_bytes", chunk_bytes, seconds=False)),
-        block_size=int(positive_number("block_size", block_size, seconds=False)),
-    )
-    base = _base_path(destination, destination_conn_id)
+    settings = check_options(options)
+    base = _base_path(destination, settings.destination_conn_id)
     started = time.monotonic()
-    progress = Progress(log, positive_number("progress_interval", progress_interval))
+    progress = Progress(log, settings.progress_interval)
     service: ResultsService = hook.get_service()
     with PrivateLoop() as runner:
         runner.run(service.__aenter__())
         try:
-            run = _Run(runner=runner, service=service, base=base, options=options, progress=progress)
+            run = _Run(runner=runner, service=service, base=base, options=settings, progress=progress)
             for index, batch_id in enumerate(batch_ids, start=1):
                 run.landed.append(_land_batch(run, batch_id, f"batch {index}/{len(batch_ids)} {batch_id}"))
         finally:
@@ -350,7 +308,7 @@ def _verify_existing(
     batch_id: str,
     targets: dict[str | None, ObjectStoragePath],
     expected: dict[str, int],
-    options: _Options,
+    options: LandingSettings,
 ) -> _Landed:
     """Read existing files through the same checks as a download (the ``"skip"`` policy)."""
     checker = ResultChecker(batch_id)
@@ -454,18 +412,7 @@ def _exists_error(existing: list[ObjectStoragePath]) -> DestinationExistsError:
 def _base_path(destination: str | ObjectStoragePath, conn_id: str | None) -> ObjectStoragePath:
     if isinstance(destination, ObjectStoragePath):
         return destination if conn_id is None else ObjectStoragePath(destination, conn_id=conn_id)
-    if not isinstance(destination, str) or not destination.strip():
-        raise ValueError(
-            f"destination must be a URI such as 's3://bucket/prefix/' or 'file:///data/results/', or an "
-            f"ObjectStoragePath; got {destination!r}"
-        )
-    text = destination.strip()
-    if "://" not in text:
-        raise ValueError(
-            f"destination {text!r} has no scheme; write it as a URI, e.g. 'file://{text}' for a local "
-            f"directory or 's3://bucket/{text.lstrip('/')}' for S3"
-        )
-    return ObjectStoragePath(text, conn_id=conn_id)
+    return ObjectStoragePath(check_destination(destination), conn_id=conn_id)
 
 
 def _refuse_running_loop() -> None:

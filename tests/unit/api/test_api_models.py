@@ -23,7 +23,8 @@ from airflow_batches.api import (
     UnknownContentBlock,
 )
 
-# The four example lines of docs/message-batches-api.md section 4, verbatim.
+# The four example result lines of the API reference, verbatim
+# (docs.anthropic.com/en/api/retrieving-message-batch-results).
 SUCCEEDED = (
     '{"custom_id":"req-1","result":{"type":"succeeded","message":{"id":"msg_01AbC","type":"message","role":'
     '"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Paris."}],"stop_reason":"end_turn",'

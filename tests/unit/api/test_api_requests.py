@@ -97,8 +97,10 @@ def test_none_model_filled_from_default_model(tmp_path: Path) -> None:
 
 
 def test_stream_false_is_allowed(tmp_path: Path) -> None:
-    [batch] = spool_batches([request(stream=False)], spool_dir=tmp_path)
-    batch.cleanup()
+    with spool_batches([request(stream=False)], spool_dir=tmp_path)[0] as batch:
+        sent = json.loads(batch.path.read_bytes())["requests"]
+    assert batch.request_count == 1
+    assert sent[0]["params"]["stream"] is False
 
 
 def test_many_problems_reported_together_with_lines_and_custom_ids(tmp_path: Path) -> None:
@@ -150,8 +152,10 @@ def test_empty_input_is_a_problem(tmp_path: Path) -> None:
 
 
 def test_str_lines_are_accepted(tmp_path: Path) -> None:
-    [batch] = spool_batches([line(request("a")).decode()], spool_dir=tmp_path)
-    batch.cleanup()
+    with spool_batches([line(request("a")).decode()], spool_dir=tmp_path)[0] as batch:
+        sent = json.loads(batch.path.read_bytes())["requests"]
+    assert (batch.request_count, batch.first_custom_id) == (1, "a")
+    assert sent == [request("a")]
 
 
 def test_split_by_count(tmp_path: Path) -> None:

@@ -59,8 +59,9 @@ class FakeBatch:
     archived: bool = False
     # Bodies to serve instead of the lines, one per results request (then the real lines): cuts, garbage.
     bodies: list[bytes] = field(default_factory=list)
-    # Statuses to report on successive retrieves before `status` (e.g. in_progress twice).
-    statuses: list[str] = field(default_factory=list)
+    # Statuses to report on successive retrieves before `status` (e.g. in_progress twice); an int is an
+    # HTTP error status answered instead (e.g. 503).
+    statuses: list[str | int] = field(default_factory=list)
     results_requests: int = 0
     retrieves: int = 0
 
@@ -68,9 +69,11 @@ class FakeBatch:
         self.results_requests += 1
         return self.bodies.pop(0) if self.bodies else b"".join(self.lines)
 
-    def wire(self) -> dict[str, Any]:
+    def wire(self) -> dict[str, Any] | int:
         self.retrieves += 1
         status = self.statuses.pop(0) if self.statuses else self.status
+        if isinstance(status, int):
+            return status
         ended = status == "ended"
         counts = self.counts if ended else {"processing": sum(self.counts.values())}
         return {
@@ -114,7 +117,12 @@ class FakeAPI:
             )
         if parts[-1] == "results":
             return httpx.Response(200, content=batch.body(), headers={"content-type": "application/x-jsonl"})
-        return httpx.Response(200, json=batch.wire())
+        wire = batch.wire()
+        if isinstance(wire, int):
+            return httpx.Response(
+                wire, json={"type": "error", "error": {"type": "api_error", "message": "down"}}
+            )
+        return httpx.Response(200, json=wire)
 
     def get_service(self) -> BatchServiceAsync:
         return BatchServiceAsync(

@@ -231,6 +231,16 @@ def test_wait_polls_until_the_batch_ends(api: FakeAPI, tmp_path: Path) -> None:
     assert manifest["lines"] == 2
 
 
+def test_wait_outlasts_a_failed_read_like_the_trigger(api: FakeAPI, tmp_path: Path) -> None:
+    # The client makes no retries here (max_retries=0): the 503 reaches the wait loop, which polls again.
+    batch = api.add("msgbatch_flaky", make_lines("a", 2), statuses=["in_progress", 503, "in_progress"])
+
+    manifest = land_results(api, "msgbatch_flaky", f"file://{tmp_path}", wait=True, **FAST)
+
+    assert batch.retrieves == 4
+    assert manifest["lines"] == 2
+
+
 def test_wait_gives_up_at_the_timeout(api: FakeAPI, tmp_path: Path) -> None:
     api.add("msgbatch_never", make_lines("a", 2), status="in_progress")
 

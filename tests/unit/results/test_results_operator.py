@@ -51,6 +51,29 @@ def test_batch_id_and_destination_are_templated() -> None:
     assert set(BatchResultsOperator.template_fields) == {"batch_id", "destination"}
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"destination": "relative/dir"}, "has no scheme"),
+        ({"destination": ""}, "destination must be a URI"),
+        ({"overwrite": "sometimes"}, "is not a policy"),
+        ({"compression": "zstd"}, "compression='zstd' is not supported"),
+        ({"max_attempts": 0}, "max_attempts must be a positive number"),
+        ({"wait_timeout": float("nan")}, "wait_timeout must be a number of seconds > 0"),
+        ({"wait_timeout": True}, "wait_timeout must be a number of seconds > 0"),
+    ],
+)
+def test_bad_arguments_fail_when_the_dag_is_parsed(kwargs: dict[str, object], message: str) -> None:
+    arguments: dict[str, object] = {"destination": "file:///data/out/"} | kwargs
+    with pytest.raises(ValueError, match=message):
+        BatchResultsOperator(task_id="t", batch_id="msgbatch_a", **arguments)  # type: ignore[arg-type]
+
+
+def test_a_templated_destination_is_checked_only_once_rendered() -> None:
+    op = BatchResultsOperator(task_id="t", batch_id="msgbatch_a", destination="{{ var.value.out }}")
+    assert op.destination == "{{ var.value.out }}"
+
+
 def test_a_plain_destination_is_a_static_asset_without_the_conn_id() -> None:
     op = BatchResultsOperator(task_id="t", batch_id="msgbatch_a", destination="s3://aws_prod@bucket/claude/")
     assert op.outlets == [Asset(uri="s3://bucket/claude")]
