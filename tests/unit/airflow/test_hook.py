@@ -10,13 +10,14 @@ import asyncio
 import json
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
+from fake_api import FakeAPI, error_response
 
 from airflow_batches.api import BatchServiceAsync
 from airflow_batches.errors import ConnectionSettingsError
@@ -52,33 +53,14 @@ def no_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path}/missing/dir/airflow.db")
 
 
-class Recorded(list[httpx.Request]):
-    """Requests the mock API saw; ``routes`` maps a path to its answer (longest match first)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.routes: dict[str, Callable[[httpx.Request], httpx.Response]] = {}
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.append(request)
-        for path in sorted(self.routes, key=len, reverse=True):
-            if request.url.path == path:
-                return self.routes[path](request)
-        return httpx.Response(
-            404, json={"type": "error", "error": {"type": "not_found_error", "message": "no"}}
-        )
-
-
 @pytest.fixture
-def transport(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorded]:
-    """Route every service the hook makes through a MockTransport."""
-    recorded = Recorded()
+def transport(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAPI]:
+    """Route every service the hook makes through the fake API (unscripted paths: 404)."""
+    fake = FakeAPI(default=404)
     monkeypatch.setattr(
-        hook_module,
-        "BatchServiceAsync",
-        partial(BatchServiceAsync, transport=httpx.MockTransport(recorded.handle)),
+        hook_module, "BatchServiceAsync", partial(BatchServiceAsync, transport=fake.transport())
     )
-    yield recorded
+    yield fake
 
 
 @pytest.mark.parametrize("conn_type", ["anthropic_batches", "anthropic"])
@@ -200,24 +182,24 @@ def test_each_event_loop_gets_its_own_pool(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_sync_facade_works_in_a_thread_without_a_loop(
-    monkeypatch: pytest.MonkeyPatch, transport: Any
+    monkeypatch: pytest.MonkeyPatch, transport: FakeAPI
 ) -> None:
     set_conn(monkeypatch, host="http://api.test")
-    transport.routes["/v1/messages/batches/msgbatch_01"] = lambda r: httpx.Response(200, json=BATCH_JSON)
+    transport.script("msgbatch_01", BATCH_JSON)
     hook = BatchHook()
     results: list[Any] = []
     thread = threading.Thread(target=lambda: results.append(hook.retrieve("msgbatch_01")))
     thread.start()
     thread.join()
     assert results[0].id == "msgbatch_01"
-    assert transport[0].headers["x-api-key"] == KEY
+    assert transport.requests[0].headers["x-api-key"] == KEY
 
 
 def test_sync_facade_leaves_the_threads_current_loop_alone(
-    monkeypatch: pytest.MonkeyPatch, transport: Any
+    monkeypatch: pytest.MonkeyPatch, transport: FakeAPI
 ) -> None:
     set_conn(monkeypatch, host="http://api.test")
-    transport.routes["/v1/messages/batches/msgbatch_01"] = lambda r: httpx.Response(200, json=BATCH_JSON)
+    transport.script("msgbatch_01", BATCH_JSON)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -230,33 +212,33 @@ def test_sync_facade_leaves_the_threads_current_loop_alone(
 
 
 async def test_sync_facade_called_from_a_running_loop_still_works(
-    monkeypatch: pytest.MonkeyPatch, transport: Any
+    monkeypatch: pytest.MonkeyPatch, transport: FakeAPI
 ) -> None:
     set_conn(monkeypatch, host="http://api.test")
-    transport.routes["/v1/messages/batches/msgbatch_01"] = lambda r: httpx.Response(200, json=BATCH_JSON)
+    transport.script("msgbatch_01", BATCH_JSON)
     assert BatchHook().retrieve("msgbatch_01").processing_status == "in_progress"
 
 
-def test_facade_maps_calls_to_the_api(monkeypatch: pytest.MonkeyPatch, transport: Any) -> None:
+def test_facade_maps_calls_to_the_api(monkeypatch: pytest.MonkeyPatch, transport: FakeAPI) -> None:
     set_conn(monkeypatch, host="http://api.test/prefix", extra={"anthropic_version": "2026-10-21"})
     canceling = {**BATCH_JSON, "processing_status": "canceling"}
-    transport.routes["/prefix/v1/messages/batches/msgbatch_01/cancel"] = lambda r: httpx.Response(
-        200, json=canceling
-    )
-    transport.routes["/prefix/v1/messages/batches/msgbatch_01"] = lambda r: httpx.Response(
-        200, json={"id": "msgbatch_01", "type": "message_batch_deleted"}
+    transport.route("POST", "/prefix/v1/messages/batches/msgbatch_01/cancel", canceling)
+    transport.route(
+        "DELETE",
+        "/prefix/v1/messages/batches/msgbatch_01",
+        {"id": "msgbatch_01", "type": "message_batch_deleted"},
     )
     hook = BatchHook()
     assert hook.cancel("msgbatch_01").processing_status == "canceling"
     assert hook.delete("msgbatch_01").type == "message_batch_deleted"
-    assert [(r.method, r.url.path) for r in transport] == [
+    assert [(r.method, r.url.path) for r in transport.requests] == [
         ("POST", "/prefix/v1/messages/batches/msgbatch_01/cancel"),
         ("DELETE", "/prefix/v1/messages/batches/msgbatch_01"),
     ]
-    assert transport[0].headers["anthropic-version"] == "2026-10-21"
+    assert transport.requests[0].headers["anthropic-version"] == "2026-10-21"
 
 
-def test_list_batches_walks_pages_up_to_limit(monkeypatch: pytest.MonkeyPatch, transport: Any) -> None:
+def test_list_batches_walks_pages_up_to_limit(monkeypatch: pytest.MonkeyPatch, transport: FakeAPI) -> None:
     set_conn(monkeypatch, host="http://api.test")
     every = [{**BATCH_JSON, "id": f"msgbatch_{n:02d}"} for n in range(7)]
 
@@ -275,7 +257,7 @@ def test_list_batches_walks_pages_up_to_limit(monkeypatch: pytest.MonkeyPatch, t
             },
         )
 
-    transport.routes["/v1/messages/batches"] = page
+    transport.route("GET", "/v1/messages/batches", page)
     hook = BatchHook()
     assert [b.id for b in hook.list_batches(limit=3)] == ["msgbatch_00", "msgbatch_01", "msgbatch_02"]
     assert len(hook.list_batches(limit=None)) == 7
@@ -283,7 +265,7 @@ def test_list_batches_walks_pages_up_to_limit(monkeypatch: pytest.MonkeyPatch, t
         hook.list_batches(limit=0)
 
 
-def test_create_validates_before_sending(monkeypatch: pytest.MonkeyPatch, transport: Any) -> None:
+def test_create_validates_before_sending(monkeypatch: pytest.MonkeyPatch, transport: FakeAPI) -> None:
     set_conn(monkeypatch, host="http://api.test")
     from airflow_batches.api import RequestValidationError
 
@@ -291,33 +273,26 @@ def test_create_validates_before_sending(monkeypatch: pytest.MonkeyPatch, transp
         BatchHook().create(
             [{"custom_id": "bad id!", "params": {"model": "m", "max_tokens": 1, "messages": []}}]
         )
-    assert list(transport) == []
+    assert transport.requests == []
 
 
 def test_test_connection_succeeds_with_one_list_request(
-    monkeypatch: pytest.MonkeyPatch, transport: Any
+    monkeypatch: pytest.MonkeyPatch, transport: FakeAPI
 ) -> None:
     set_conn(monkeypatch, host="http://api.test")
-    transport.routes["/v1/messages/batches"] = lambda r: httpx.Response(
-        200, json={"data": [], "has_more": False, "first_id": None, "last_id": None}
+    transport.route(
+        "GET", "/v1/messages/batches", {"data": [], "has_more": False, "first_id": None, "last_id": None}
     )
     ok, message = BatchHook().test_connection()
     assert ok and "http://api.test" in message
-    assert len(transport) == 1 and transport[0].url.params["limit"] == "1"
+    assert len(transport.requests) == 1 and transport.requests[0].url.params["limit"] == "1"
 
 
 def test_test_connection_reports_a_rejected_key_without_it(
-    monkeypatch: pytest.MonkeyPatch, transport: Any
+    monkeypatch: pytest.MonkeyPatch, transport: FakeAPI
 ) -> None:
     set_conn(monkeypatch, host="http://api.test", extra={"max_retries": 0})
-    transport.routes["/v1/messages/batches"] = lambda r: httpx.Response(
-        401,
-        json={
-            "type": "error",
-            "error": {"type": "authentication_error", "message": f"invalid x-api-key {KEY}"},
-        },
-        headers={"request-id": "req_401"},
-    )
+    transport.route("GET", "/v1/messages/batches", error_response(401, f"invalid x-api-key {KEY}"))
     ok, message = BatchHook().test_connection()
     assert not ok
     assert "rejected" in message and "password" in message and "req_401" in message
@@ -340,13 +315,11 @@ def test_test_connection_reports_configuration_problems(
     assert not ok and expected in message
 
 
-def test_test_connection_reports_an_unreachable_api(monkeypatch: pytest.MonkeyPatch, transport: Any) -> None:
+def test_test_connection_reports_an_unreachable_api(
+    monkeypatch: pytest.MonkeyPatch, transport: FakeAPI
+) -> None:
     set_conn(monkeypatch, host="http://api.test", extra={"max_retries": 0})
-
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
-
-    transport.routes["/v1/messages/batches"] = refuse
+    transport.route("GET", "/v1/messages/batches", httpx.ConnectError)
     ok, message = BatchHook().test_connection()
     assert not ok and "Could not reach" in message and "http://api.test" in message
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections import deque
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
-import httpx
 import ops_fakes
 import pytest
 from airflow.providers.common.compat.sdk import (
@@ -20,6 +18,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 from airflow.sdk.exceptions import AirflowRescheduleException
+from fake_api import FakeAPI
 
 from airflow_batches.api import BatchServiceAsync
 from airflow_batches.batch_ref import batch_snapshot
@@ -41,26 +40,6 @@ batch_json = partial(ops_fakes.batch_json, total=4)
 KEY = "sk-ant-sensor-unit-secret-31337"
 
 
-class ScriptedAPI:
-    """Per-batch answers (the last repeats): a batch dict or an HTTP error status."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, deque[dict[str, Any] | int]] = {}
-        self.requests: list[httpx.Request] = []
-
-    def script(self, batch_id: str, *answers: dict[str, Any] | int) -> None:
-        self.answers[batch_id] = deque(answers)
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        queue = self.answers[request.url.path.rsplit("/", 1)[-1]]
-        answer = queue.popleft() if len(queue) > 1 else queue[0]
-        if isinstance(answer, int):
-            kind = {404: "not_found_error", 401: "authentication_error"}.get(answer, "api_error")
-            return httpx.Response(answer, json={"type": "error", "error": {"type": kind, "message": "x"}})
-        return httpx.Response(200, json=answer)
-
-
 @pytest.fixture(autouse=True)
 def no_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """The sensor must not need a metadata database outside a running task."""
@@ -68,8 +47,8 @@ def no_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> ScriptedAPI:
-    fake = ScriptedAPI()
+def api(monkeypatch: pytest.MonkeyPatch) -> FakeAPI:
+    fake = FakeAPI()
     monkeypatch.setenv(
         "AIRFLOW_CONN_ANTHROPIC_DEFAULT",
         json.dumps(
@@ -84,7 +63,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> ScriptedAPI:
     monkeypatch.setattr(
         hook_module,
         "BatchServiceAsync",
-        partial(BatchServiceAsync, transport=httpx.MockTransport(fake.handle)),
+        partial(BatchServiceAsync, transport=fake.transport()),
     )
     return fake
 
@@ -111,7 +90,7 @@ def test_deferrable_defaults_to_the_airflow_setting() -> None:
     assert sensor().deferrable is conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
-def test_poke_is_false_while_processing_and_returns_the_result_once_ended(api: ScriptedAPI) -> None:
+def test_poke_is_false_while_processing_and_returns_the_result_once_ended(api: FakeAPI) -> None:
     api.script(
         "msgbatch_a", batch_json("msgbatch_a"), batch_json("msgbatch_a", "ended", succeeded=3, errored=1)
     )
@@ -140,7 +119,7 @@ def test_poke_is_false_while_processing_and_returns_the_result_once_ended(api: S
         json.dumps({"batch_ids": ["msgbatch_a", "msgbatch_b"]}),
     ],
 )
-def test_poke_accepts_the_create_operators_group(api: ScriptedAPI, reference: Any) -> None:
+def test_poke_accepts_the_create_operators_group(api: FakeAPI, reference: Any) -> None:
     api.script("msgbatch_a", batch_json("msgbatch_a", "ended"))
     api.script("msgbatch_b", batch_json("msgbatch_b"), batch_json("msgbatch_b", "ended"))
     task = sensor(batch_id=reference)
@@ -149,7 +128,7 @@ def test_poke_accepts_the_create_operators_group(api: ScriptedAPI, reference: An
     assert isinstance(done, PokeReturnValue) and done.xcom_value["counts"]["succeeded"] == 8
 
 
-def test_poke_tolerates_transient_errors(api: ScriptedAPI, capfd: Any) -> None:
+def test_poke_tolerates_transient_errors(api: FakeAPI, capfd: Any) -> None:
     api.script("msgbatch_a", 503, batch_json("msgbatch_a", "ended"))
     task = sensor()
     assert task.poke({}) is False
@@ -158,19 +137,19 @@ def test_poke_tolerates_transient_errors(api: ScriptedAPI, capfd: Any) -> None:
 
 
 @pytest.mark.parametrize("status", [404, 401])
-def test_poke_fails_at_once_on_answers_that_will_not_change(api: ScriptedAPI, status: int) -> None:
+def test_poke_fails_at_once_on_answers_that_will_not_change(api: FakeAPI, status: int) -> None:
     api.script("msgbatch_a", status)
     with pytest.raises(BatchAccessError, match="msgbatch_a"):
         sensor().poke({})
 
 
-def test_poke_mode_execute_waits_then_returns_the_counts(api: ScriptedAPI) -> None:
+def test_poke_mode_execute_waits_then_returns_the_counts(api: FakeAPI) -> None:
     api.script("msgbatch_a", batch_json("msgbatch_a"), 500, batch_json("msgbatch_a", "ended"))
     result = sensor(poke_interval=0.01, deferrable=False).execute({})
     assert result["counts"]["succeeded"] == 4 and len(api.requests) == 3
 
 
-def test_outcome_policy_applies_when_ended(api: ScriptedAPI) -> None:
+def test_outcome_policy_applies_when_ended(api: FakeAPI) -> None:
     api.script("msgbatch_a", batch_json("msgbatch_a", "ended", succeeded=1, expired=3))
     with pytest.raises(BatchOutcomeError, match="3 of 4"):
         sensor(max_failure_ratio=0.5).poke({})
@@ -179,7 +158,7 @@ def test_outcome_policy_applies_when_ended(api: ScriptedAPI) -> None:
         sensor(on_all_canceled="skip").poke({})
 
 
-def test_reschedule_mode_keeps_no_state_between_pokes(api: ScriptedAPI) -> None:
+def test_reschedule_mode_keeps_no_state_between_pokes(api: FakeAPI) -> None:
     api.script("msgbatch_a", batch_json("msgbatch_a"))
     task = sensor(mode="reschedule", deferrable=False)
     task.log  # noqa: B018 - Airflow's lazily cached logger is not sensor state
@@ -194,16 +173,14 @@ def test_reschedule_mode_keeps_no_state_between_pokes(api: ScriptedAPI) -> None:
     assert vars(task) == before
 
 
-def test_deferrable_checks_first_and_does_not_defer_when_already_ended(api: ScriptedAPI) -> None:
+def test_deferrable_checks_first_and_does_not_defer_when_already_ended(api: FakeAPI) -> None:
     api.script("msgbatch_a", batch_json("msgbatch_a", "ended"))
     result = sensor(deferrable=True).execute({})
     assert result["counts"]["succeeded"] == 4
 
 
 @pytest.mark.parametrize("first_answer", ["processing", 500])
-def test_deferrable_defers_to_the_trigger_with_an_absolute_deadline(
-    api: ScriptedAPI, first_answer: Any
-) -> None:
+def test_deferrable_defers_to_the_trigger_with_an_absolute_deadline(api: FakeAPI, first_answer: Any) -> None:
     api.script("msgbatch_a", batch_json("msgbatch_a") if first_answer == "processing" else first_answer)
     task = sensor(
         deferrable=True, timeout=3600, poke_interval=20, max_poll_errors=7, conn_id="anthropic_default"
@@ -221,7 +198,7 @@ def test_deferrable_defers_to_the_trigger_with_an_absolute_deadline(
     assert deferred.timeout is not None and deferred.timeout > timedelta(seconds=3600)
 
 
-def test_deferrable_fails_before_deferring_on_a_fatal_answer(api: ScriptedAPI) -> None:
+def test_deferrable_fails_before_deferring_on_a_fatal_answer(api: FakeAPI) -> None:
     api.script("msgbatch_a", 404)
     with pytest.raises(BatchAccessError):
         sensor(deferrable=True).execute({})

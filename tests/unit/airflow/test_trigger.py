@@ -7,13 +7,13 @@ The real event loop, sockets and emulator are exercised in tests/integration/tes
 from __future__ import annotations
 
 import json
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from fake_api import FakeAPI, error_response
 from ops_fakes import batch_json
 
 from airflow_batches import waiting as waiting_module
@@ -23,44 +23,15 @@ from airflow_batches.triggers import BatchTrigger
 
 KEY = "sk-ant-trigger-unit-secret-9999"
 START = 1_800_000_000.0
-Answer = Callable[[httpx.Request], httpx.Response] | dict[str, Any] | int
 
 
-def error(status: int, kind: str, message: str = "nope") -> Callable[[httpx.Request], httpx.Response]:
-    body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": f"req_{status}"}
-    return lambda request: httpx.Response(status, json=body, headers={"request-id": f"req_{status}"})
+def cancel_answer(request: httpx.Request) -> dict[str, Any]:
+    assert request.method == "POST" and request.url.path.endswith("/cancel"), request
+    return batch_json(request.url.path.split("/")[4], "canceling")
 
 
-def refused(request: httpx.Request) -> httpx.Response:
-    raise httpx.ConnectError("connection refused", request=request)
-
-
-class FakeAPI:
-    """Scripted answers per batch id (the last one repeats); records every request."""
-
-    def __init__(self) -> None:
-        self.scripts: dict[str, deque[Answer]] = defaultdict(deque)
-        self.requests: list[httpx.Request] = []
-
-    def script(self, batch_id: str, *answers: Answer) -> None:
-        self.scripts[batch_id].extend(answers)
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        parts = request.url.path.split("/")
-        batch_id = parts[4]
-        if parts[-1] == "cancel":
-            return httpx.Response(200, json=batch_json(batch_id, "canceling"))
-        queue = self.scripts[batch_id]
-        answer = queue.popleft() if len(queue) > 1 else queue[0]
-        if isinstance(answer, dict):
-            return httpx.Response(200, json=answer)
-        if isinstance(answer, int):
-            return error(answer, "api_error")(request)
-        return answer(request)
-
-    def polled(self) -> list[str]:
-        return [r.url.path.split("/")[4] for r in self.requests if r.method == "GET"]
+def polled(api: FakeAPI) -> list[str]:
+    return [path.split("/")[4] for path in api.paths("GET")]
 
 
 class FakeClock:
@@ -86,7 +57,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[FakeAPI]:
-    fake = FakeAPI()
+    fake = FakeAPI(default=cancel_answer)
     # Retries inside one request are the api layer's business (tested there); here every poll is one request.
     monkeypatch.setenv(
         "AIRFLOW_CONN_ANTHROPIC_DEFAULT",
@@ -102,7 +73,7 @@ def api(monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[FakeAPI]:
     monkeypatch.setattr(
         hook_module,
         "shared_client",
-        lambda settings: httpx.AsyncClient(transport=httpx.MockTransport(fake.handle)),
+        lambda settings: httpx.AsyncClient(transport=fake.transport()),
     )
     yield fake
 
@@ -184,7 +155,12 @@ async def test_group_waits_for_all_and_polls_only_unfinished(api: FakeAPI, clock
     group = {"batch_ids": ["msgbatch_a", "msgbatch_b"], "total_requests": 6}
     event = await first_event(BatchTrigger(group, poll_interval=5))
     assert event["status"] == "success" and event["batch_ids"] == ["msgbatch_a", "msgbatch_b"]
-    assert api.polled() == ["msgbatch_a", "msgbatch_b", "msgbatch_b", "msgbatch_b"]
+    assert polled(api) == [
+        "msgbatch_a",
+        "msgbatch_b",
+        "msgbatch_b",
+        "msgbatch_b",
+    ]
     assert event["counts"] == {"processing": 0, "succeeded": 5, "errored": 1, "canceled": 0, "expired": 0}
 
 
@@ -197,7 +173,7 @@ async def test_canceling_is_not_terminal(api: FakeAPI, clock: FakeClock) -> None
 
 
 @pytest.mark.parametrize(
-    "transient", [500, 529, 503, refused, lambda r: httpx.Response(200, text="<html>proxy</html>")]
+    "transient", [500, 529, 503, httpx.ConnectError, lambda r: httpx.Response(200, text="<html>proxy</html>")]
 )
 async def test_transient_failures_are_waited_out_with_backoff(
     api: FakeAPI, clock: FakeClock, transient: Any
@@ -229,8 +205,7 @@ async def test_budget_counts_consecutive_failures_only(api: FakeAPI, clock: Fake
 
 
 async def test_throttling_never_uses_up_the_budget(api: FakeAPI, clock: FakeClock, capfd: Any) -> None:
-    throttled = error(429, "rate_limit_error")
-    api.script("msgbatch_a", *[throttled] * 6, batch_json("msgbatch_a", "ended"))
+    api.script("msgbatch_a", *[429] * 6, batch_json("msgbatch_a", "ended"))
     event = await first_event(BatchTrigger("msgbatch_a", poll_interval=1, max_poll_errors=2))
     assert event["status"] == "success"
     assert clock.sleeps == sorted(clock.sleeps) and clock.sleeps[-1] > 20  # backed off
@@ -238,20 +213,14 @@ async def test_throttling_never_uses_up_the_budget(api: FakeAPI, clock: FakeCloc
 
 
 @pytest.mark.parametrize(
-    ("status", "kind", "reason"),
-    [
-        (401, "authentication_error", "auth"),
-        (403, "permission_error", "permission"),
-        (404, "not_found_error", "not_found"),
-        (400, "invalid_request_error", "invalid_request"),
-        (402, "billing_error", "permission"),
-    ],
+    ("status", "reason"),
+    [(401, "auth"), (403, "permission"), (404, "not_found"), (400, "invalid_request"), (402, "permission")],
 )
 async def test_answers_that_will_not_change_end_the_wait_at_once(
-    api: FakeAPI, clock: FakeClock, status: int, kind: str, reason: str
+    api: FakeAPI, clock: FakeClock, status: int, reason: str
 ) -> None:
     api.script("msgbatch_a", batch_json("msgbatch_a", "ended"))
-    api.script("msgbatch_b", error(status, kind))
+    api.script("msgbatch_b", status)
     event = await first_event(BatchTrigger(["msgbatch_a", "msgbatch_b"], poll_interval=10))
     assert (event["status"], event["reason"]) == ("error", reason)
     assert "msgbatch_b" in event["message"] and f"HTTP {status}" in event["message"]
@@ -365,7 +334,7 @@ async def test_on_kill_with_an_unusable_connection_logs_why_nothing_was_cancelle
 async def test_the_key_never_reaches_kwargs_logs_or_events(
     api: FakeAPI, clock: FakeClock, capfd: Any
 ) -> None:
-    api.script("msgbatch_a", 500, error(401, "authentication_error", f"bad key {KEY}"))
+    api.script("msgbatch_a", 500, error_response(401, f"bad key {KEY}"))
     trigger = BatchTrigger("msgbatch_a", poll_interval=1)
     event = await first_event(trigger)
     assert event["reason"] == "auth"

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 from api_helpers import FakeClock, batch_json, request
+from fake_api import FakeAPI, error_response
 
 from airflow_batches.api import (
     AmbiguousCreateError,
@@ -135,36 +136,18 @@ def test_transport_decisions() -> None:
 # --- through the service ----------------------------------------------------------------------------------
 
 
-class Script:
-    """A MockTransport handler answering from a list: responses, or exceptions to raise."""
-
-    def __init__(self, *answers: httpx.Response | type[httpx.TransportError]) -> None:
-        self.answers = list(answers)
-        self.requests: list[httpx.Request] = []
-        self.bodies: list[bytes] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        self.bodies.append(request.read())
-        answer = self.answers.pop(0)
-        if isinstance(answer, httpx.Response):
-            return answer
-        raise answer("injected", request=request)
-
-
 def ok(status: str = "in_progress") -> httpx.Response:
     return httpx.Response(200, json=batch_json(status=status))
 
 
 def fail(status: int, **headers: str) -> httpx.Response:
-    body = {"type": "error", "error": {"type": "some_error", "message": "nope"}}
-    return httpx.Response(status, json=body, headers={k.replace("_", "-"): v for k, v in headers.items()})
+    return error_response(status, **{name.replace("_", "-"): value for name, value in headers.items()})
 
 
 async def test_get_honours_retry_after_ms(
     make_service: Callable[..., BatchServiceAsync], clock: FakeClock
 ) -> None:
-    script = Script(fail(529, retry_after_ms="1200"), fail(429, retry_after="3"), ok())
+    script = FakeAPI().queue(fail(529, retry_after_ms="1200"), fail(429, retry_after="3"), ok())
     async with make_service(script) as service:
         batch = await service.retrieve("msgbatch_01")
     assert batch.id == "msgbatch_01"
@@ -175,7 +158,7 @@ async def test_get_honours_retry_after_ms(
 async def test_get_gives_up_after_max_retries(
     make_service: Callable[..., BatchServiceAsync], clock: FakeClock
 ) -> None:
-    script = Script(fail(500), fail(502), fail(503))
+    script = FakeAPI().queue(fail(500), fail(502), fail(503))
     async with make_service(script) as service:
         with pytest.raises(InternalServerError) as info:
             await service.retrieve("msgbatch_01")
@@ -187,7 +170,7 @@ async def test_get_gives_up_after_max_retries(
 async def test_max_retries_zero_means_one_attempt(
     make_service: Callable[..., BatchServiceAsync], clock: FakeClock
 ) -> None:
-    script = Script(fail(529))
+    script = FakeAPI().queue(fail(529))
     async with make_service(script, max_retries=0) as service:
         with pytest.raises(OverloadedError):
             await service.retrieve("msgbatch_01")
@@ -197,7 +180,7 @@ async def test_max_retries_zero_means_one_attempt(
 async def test_bogus_retry_after_is_capped(
     make_service: Callable[..., BatchServiceAsync], clock: FakeClock
 ) -> None:
-    script = Script(fail(429, retry_after="999999"), ok())
+    script = FakeAPI().queue(fail(429, retry_after="999999"), ok())
     async with make_service(script) as service:
         await service.retrieve("msgbatch_01")
     assert clock.sleeps == [60.0]
@@ -206,14 +189,14 @@ async def test_bogus_retry_after_is_capped(
 async def test_x_should_retry_true_retries_a_400(
     make_service: Callable[..., BatchServiceAsync], clock: FakeClock
 ) -> None:
-    script = Script(fail(400, x_should_retry="true"), ok())
+    script = FakeAPI().queue(fail(400, x_should_retry="true"), ok())
     async with make_service(script) as service:
         await service.retrieve("msgbatch_01")
     assert len(script.requests) == 2
 
 
 async def test_a_plain_400_is_not_retried(make_service: Callable[..., BatchServiceAsync]) -> None:
-    script = Script(fail(400))
+    script = FakeAPI().queue(fail(400))
     async with make_service(script) as service:
         with pytest.raises(BadRequestError):
             await service.cancel("msgbatch_01")
@@ -223,7 +206,7 @@ async def test_a_plain_400_is_not_retried(make_service: Callable[..., BatchServi
 async def test_connection_errors_are_retried_then_wrapped(
     make_service: Callable[..., BatchServiceAsync], clock: FakeClock
 ) -> None:
-    script = Script(httpx.ConnectError, httpx.ReadError, httpx.ConnectError)
+    script = FakeAPI().queue(httpx.ConnectError, httpx.ReadError, httpx.ConnectError)
     async with make_service(script) as service:
         with pytest.raises(APIConnectionError) as info:
             await service.delete("msgbatch_01")
@@ -233,7 +216,7 @@ async def test_connection_errors_are_retried_then_wrapped(
 
 
 async def test_timeouts_become_api_timeout_error(make_service: Callable[..., BatchServiceAsync]) -> None:
-    script = Script(httpx.ReadTimeout)
+    script = FakeAPI().queue(httpx.ReadTimeout)
     async with make_service(script, max_retries=0) as service:
         with pytest.raises(APITimeoutError):
             await service.retrieve("msgbatch_01")
@@ -242,18 +225,18 @@ async def test_timeouts_become_api_timeout_error(make_service: Callable[..., Bat
 async def test_create_retries_429_and_resends_the_same_body(
     make_service: Callable[..., BatchServiceAsync], clock: FakeClock
 ) -> None:
-    script = Script(fail(429, retry_after="2"), fail(529), ok())
+    script = FakeAPI().queue(fail(429, retry_after="2"), fail(529), ok())
     async with make_service(script) as service:
         batch = await service.create([request("a"), request("b")])
     assert batch.id == "msgbatch_01"
     assert len(script.requests) == 3
-    assert script.bodies[0] == script.bodies[1] == script.bodies[2]
-    assert [r["custom_id"] for r in json.loads(script.bodies[0])["requests"]] == ["a", "b"]
+    assert script.requests[0].content == script.requests[1].content == script.requests[2].content
+    assert [r["custom_id"] for r in json.loads(script.requests[0].content)["requests"]] == ["a", "b"]
     assert clock.sleeps == [2.0, 1.0]
 
 
 async def test_create_retries_a_refused_connection(make_service: Callable[..., BatchServiceAsync]) -> None:
-    script = Script(httpx.ConnectError, ok())
+    script = FakeAPI().queue(httpx.ConnectError, ok())
     async with make_service(script) as service:
         await service.create([request()])
     assert len(script.requests) == 2
@@ -263,7 +246,7 @@ async def test_create_retries_a_refused_connection(make_service: Callable[..., B
 async def test_create_is_never_retried_on_a_server_error(
     status: int, make_service: Callable[..., BatchServiceAsync]
 ) -> None:
-    script = Script(fail(status), ok())
+    script = FakeAPI().queue(fail(status), ok())
     async with make_service(script) as service:
         with pytest.raises(AmbiguousCreateError) as info:
             await service.create([request("first"), request("last")])
@@ -278,7 +261,7 @@ async def test_create_is_never_retried_on_a_server_error(
 async def test_create_is_never_retried_after_the_body_may_have_arrived(
     exc: type[httpx.TransportError], make_service: Callable[..., BatchServiceAsync]
 ) -> None:
-    script = Script(exc, ok())
+    script = FakeAPI().queue(exc, ok())
     async with make_service(script) as service:
         with pytest.raises(AmbiguousCreateError) as info:
             await service.create([request()])
@@ -287,7 +270,7 @@ async def test_create_is_never_retried_after_the_body_may_have_arrived(
 
 
 async def test_create_respects_x_should_retry_false(make_service: Callable[..., BatchServiceAsync]) -> None:
-    script = Script(fail(529, x_should_retry="false"), ok())
+    script = FakeAPI().queue(fail(529, x_should_retry="false"), ok())
     async with make_service(script) as service:
         with pytest.raises(OverloadedError):
             await service.create([request()])
@@ -297,7 +280,7 @@ async def test_create_respects_x_should_retry_false(make_service: Callable[..., 
 async def test_create_rate_limited_to_the_end_is_a_plain_error(
     make_service: Callable[..., BatchServiceAsync],
 ) -> None:
-    script = Script(fail(429), fail(429), fail(429))
+    script = FakeAPI().queue(fail(429), fail(429), fail(429))
     async with make_service(script) as service:
         with pytest.raises(RateLimitError):
             await service.create([request()])
@@ -307,7 +290,7 @@ async def test_create_rate_limited_to_the_end_is_a_plain_error(
 async def test_create_with_an_unreadable_success_body_is_ambiguous(
     make_service: Callable[..., BatchServiceAsync],
 ) -> None:
-    script = Script(httpx.Response(200, text="<html>ok</html>"))
+    script = FakeAPI().queue(httpx.Response(200, text="<html>ok</html>"))
     async with make_service(script) as service:
         with pytest.raises(AmbiguousCreateError, match="id is unknown"):
             await service.create([request()])

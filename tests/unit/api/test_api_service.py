@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from api_helpers import API_KEY, BASE_URL, batch_json, request
+from fake_api import FakeAPI
 
 import airflow_batches
 from airflow_batches.api import (
@@ -42,19 +43,6 @@ SUCCEEDED = (
 CANCELED = b'{"custom_id":"b","result":{"type":"canceled"}}\n'
 
 
-class Recorder:
-    """Answers from a route table ``(method, path) -> response``; records every request."""
-
-    def __init__(self, routes: dict[tuple[str, str], Any]) -> None:
-        self.routes = routes
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, req: httpx.Request) -> httpx.Response:
-        self.requests.append(req)
-        answer = self.routes[(req.method, req.url.path)]
-        return answer(req) if callable(answer) else answer
-
-
 def json_response(body: Any, status: int = 200) -> httpx.Response:
     return httpx.Response(status, json=body, headers={"request-id": "req_test"})
 
@@ -63,7 +51,7 @@ def json_response(body: Any, status: int = 200) -> httpx.Response:
 
 
 async def test_headers_sent(make_service: Callable[..., BatchServiceAsync]) -> None:
-    rec = Recorder({("GET", "/v1/messages/batches/msgbatch_01"): json_response(batch_json())})
+    rec = FakeAPI({("GET", "/v1/messages/batches/msgbatch_01"): json_response(batch_json())})
     async with make_service(
         rec,
         api_version="2026-10-21",
@@ -81,7 +69,7 @@ async def test_headers_sent(make_service: Callable[..., BatchServiceAsync]) -> N
 
 
 async def test_default_version_and_no_beta(make_service: Callable[..., BatchServiceAsync]) -> None:
-    rec = Recorder({("GET", "/v1/messages/batches/msgbatch_01"): json_response(batch_json())})
+    rec = FakeAPI({("GET", "/v1/messages/batches/msgbatch_01"): json_response(batch_json())})
     async with make_service(rec) as service:
         await service.retrieve("msgbatch_01")
     assert rec.requests[0].headers["anthropic-version"] == "2023-06-01"
@@ -89,7 +77,7 @@ async def test_default_version_and_no_beta(make_service: Callable[..., BatchServ
 
 
 async def test_base_url_path_prefix_is_kept(make_service: Callable[..., BatchServiceAsync]) -> None:
-    rec = Recorder({("GET", "/proxy/anthropic/v1/messages/batches/msgbatch_01"): json_response(batch_json())})
+    rec = FakeAPI({("GET", "/proxy/anthropic/v1/messages/batches/msgbatch_01"): json_response(batch_json())})
     async with make_service(rec, base_url="https://gw.example/proxy/anthropic/") as service:
         await service.retrieve("msgbatch_01")
     assert str(rec.requests[0].url) == "https://gw.example/proxy/anthropic/v1/messages/batches/msgbatch_01"
@@ -113,7 +101,7 @@ def test_api_key_from_environment_or_a_clear_error(monkeypatch: pytest.MonkeyPat
 
 
 async def test_injected_client_is_shared_not_closed() -> None:
-    rec = Recorder({("GET", "/v1/messages/batches/msgbatch_01"): json_response(batch_json())})
+    rec = FakeAPI({("GET", "/v1/messages/batches/msgbatch_01"): json_response(batch_json())})
     client = httpx.AsyncClient(transport=httpx.MockTransport(rec))
     async with BatchServiceAsync(api_key=API_KEY, http_client=client) as service:
         await service.retrieve("msgbatch_01")
@@ -140,7 +128,7 @@ async def test_own_client_is_closed() -> None:
 async def test_unsafe_batch_ids_are_refused_before_any_request(
     bad: Any, make_service: Callable[..., BatchServiceAsync]
 ) -> None:
-    rec = Recorder({})
+    rec = FakeAPI({})
     async with make_service(rec) as service:
         for call in (service.retrieve, service.cancel, service.delete):
             with pytest.raises(InvalidBatchIdError):
@@ -168,13 +156,13 @@ def test_a_bad_batch_id_error_says_what_is_wrong(bad: Any, expected: str) -> Non
 
 
 async def test_a_bad_cursor_is_named_as_such(make_service: Callable[..., BatchServiceAsync]) -> None:
-    async with make_service(Recorder({})) as service:
+    async with make_service(FakeAPI({})) as service:
         with pytest.raises(InvalidBatchIdError, match=r"^after_id 'a/b' is not a batch id"):
             service.list(after_id="a/b")
 
 
 async def test_cancel_and_delete_paths(make_service: Callable[..., BatchServiceAsync]) -> None:
-    rec = Recorder(
+    rec = FakeAPI(
         {
             ("POST", "/v1/messages/batches/msgbatch_01/cancel"): json_response(
                 batch_json(status="canceling")
@@ -220,7 +208,7 @@ def list_route(req: httpx.Request) -> httpx.Response:
 
 
 async def test_list_walks_every_page_towards_older(make_service: Callable[..., BatchServiceAsync]) -> None:
-    rec = Recorder({("GET", "/v1/messages/batches"): list_route})
+    rec = FakeAPI({("GET", "/v1/messages/batches"): list_route})
     async with make_service(rec) as service:
         ids = [b.id async for b in service.list(limit=2)]
     assert ids == ALL
@@ -235,7 +223,7 @@ async def test_list_walks_every_page_towards_older(make_service: Callable[..., B
 async def test_list_walks_towards_newer_with_before_id(
     make_service: Callable[..., BatchServiceAsync],
 ) -> None:
-    rec = Recorder({("GET", "/v1/messages/batches"): list_route})
+    rec = FakeAPI({("GET", "/v1/messages/batches"): list_route})
     async with make_service(rec) as service:
         pages = [
             [b.id for b in page.data] async for page in service.list(limit=2, before_id="msgbatch_06").pages()
@@ -249,7 +237,7 @@ async def test_list_walks_towards_newer_with_before_id(
 
 
 async def test_await_list_and_list_page_give_one_page(make_service: Callable[..., BatchServiceAsync]) -> None:
-    rec = Recorder({("GET", "/v1/messages/batches"): list_route})
+    rec = FakeAPI({("GET", "/v1/messages/batches"): list_route})
     async with make_service(rec) as service:
         page = await service.list(limit=3)
         same = await service.list_page(limit=3)
@@ -260,7 +248,7 @@ async def test_await_list_and_list_page_give_one_page(make_service: Callable[...
 async def test_list_stops_on_an_empty_page_even_if_has_more(
     make_service: Callable[..., BatchServiceAsync],
 ) -> None:
-    rec = Recorder(
+    rec = FakeAPI(
         {
             ("GET", "/v1/messages/batches"): json_response(
                 {"data": [], "has_more": True, "first_id": None, "last_id": None}
@@ -278,7 +266,7 @@ async def test_list_stops_on_an_empty_page_even_if_has_more(
 async def test_bad_list_arguments(
     kwargs: dict[str, Any], make_service: Callable[..., BatchServiceAsync]
 ) -> None:
-    async with make_service(Recorder({})) as service:
+    async with make_service(FakeAPI({})) as service:
         with pytest.raises(InvalidInputError):
             service.list(**kwargs)
         with pytest.raises(InvalidInputError):
@@ -291,8 +279,8 @@ async def test_bad_list_arguments(
 RESULTS_ID = {"request-id": "req_results_1"}
 
 
-def results_routes(batch: dict[str, Any], body: Any) -> Recorder:
-    return Recorder(
+def results_routes(batch: dict[str, Any], body: Any) -> FakeAPI:
+    return FakeAPI(
         {
             ("GET", f"/v1/messages/batches/{batch['id']}"): json_response(batch),
             ("GET", f"/v1/messages/batches/{batch['id']}/results"): body,
@@ -371,7 +359,7 @@ async def test_results_url_on_another_origin_is_refused(
 async def test_relative_results_url_is_joined_to_base_url(
     make_service: Callable[..., BatchServiceAsync],
 ) -> None:
-    rec = Recorder(
+    rec = FakeAPI(
         {
             ("GET", "/p/v1/messages/batches/msgbatch_01"): json_response(
                 batch_json(status="ended", results_url="/v1/messages/batches/msgbatch_01/results")
@@ -461,7 +449,7 @@ async def test_results_error_status_is_mapped(make_service: Callable[..., BatchS
 
 
 async def test_invalid_requests_send_nothing(make_service: Callable[..., BatchServiceAsync]) -> None:
-    rec = Recorder({})
+    rec = FakeAPI({})
     async with make_service(rec) as service:
         with pytest.raises(RequestValidationError) as info:
             await service.create([request("a", max_tokens=0), request("a")])
@@ -475,7 +463,7 @@ async def test_create_fills_default_model_and_cleans_its_temp_files(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     params = request("a")["params"]
     del params["model"]
-    rec = Recorder({("POST", "/v1/messages/batches"): json_response(batch_json())})
+    rec = FakeAPI({("POST", "/v1/messages/batches"): json_response(batch_json())})
     async with make_service(rec) as service:
         await service.create([{"custom_id": "a", "params": params}], default_model="claude-y")
     sent = rec.requests[0]
@@ -494,7 +482,7 @@ async def test_create_streams_a_spooled_batch_with_its_length(
         seen.append((req.headers["content-length"], req.read()))
         return json_response(batch_json())
 
-    async with make_service(Recorder({("POST", "/v1/messages/batches"): create})) as service:
+    async with make_service(FakeAPI({("POST", "/v1/messages/batches"): create})) as service:
         await service.create(spooled)
     assert seen == [(str(spooled.nbytes), spooled.path.read_bytes())]
     assert "transfer-encoding" not in seen[0]
@@ -506,7 +494,7 @@ async def test_create_refuses_input_that_needs_two_batches(
     make_service: Callable[..., BatchServiceAsync], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    rec = Recorder({})
+    rec = FakeAPI({})
     tiny = {"custom_id": "", "params": {"model": "m", "max_tokens": 1, "messages": [1]}}
     async with make_service(rec) as service:
         with pytest.raises(RequestValidationError, match="do not fit into one batch") as info:

@@ -1,5 +1,5 @@
-"""Helpers for the results unit tests: a small in-process Message Batches API (httpx.MockTransport)
-serving retrieve and results.
+"""Helpers for the results unit tests: batches with results served by the shared fake API
+(tests/fake_api.py) for retrieve and results.
 
 The real service code (``BatchServiceAsync``) runs against it; only the network is replaced.
 """
@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import fake_api
 import httpx
 
 from airflow_batches.api import BatchServiceAsync
@@ -91,10 +92,12 @@ class FakeBatch:
         }
 
 
-class FakeAPI:
-    """Holds the batches; ``get_service()`` makes a real ``BatchServiceAsync`` over a MockTransport."""
+class FakeAPI(fake_api.FakeAPI):
+    """The shared fake API answering retrieve and results from ``batches`` (unknown ids: 404);
+    ``get_service()`` makes a real ``BatchServiceAsync`` over it."""
 
     def __init__(self) -> None:
+        super().__init__(default=self._answer)
         self.batches: dict[str, FakeBatch] = {}
 
     def add(self, batch_id: str, lines: list[bytes], **kwargs: Any) -> FakeBatch:
@@ -108,28 +111,18 @@ class FakeAPI:
         self.batches[batch_id] = batch
         return batch
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
+    def _answer(self, request: httpx.Request) -> httpx.Response | dict[str, Any] | int:
         parts = request.url.path.strip("/").split("/")
         batch = self.batches.get(parts[3]) if len(parts) >= 4 else None
         if batch is None:
-            return httpx.Response(
-                404, json={"type": "error", "error": {"type": "not_found_error", "message": "no such batch"}}
-            )
+            return 404
         if parts[-1] == "results":
             return httpx.Response(200, content=batch.body(), headers={"content-type": "application/x-jsonl"})
-        wire = batch.wire()
-        if isinstance(wire, int):
-            return httpx.Response(
-                wire, json={"type": "error", "error": {"type": "api_error", "message": "down"}}
-            )
-        return httpx.Response(200, json=wire)
+        return batch.wire()
 
     def get_service(self) -> BatchServiceAsync:
         return BatchServiceAsync(
-            api_key="sk-test-key",
-            base_url=BASE_URL,
-            transport=httpx.MockTransport(self.handler),
-            max_retries=0,
+            api_key="sk-test-key", base_url=BASE_URL, transport=self.transport(), max_retries=0
         )
 
 
