@@ -9,6 +9,9 @@ only here (:func:`new_group`, :func:`group_of`), so every operator returns the s
      "counts": {"processing", "succeeded", "errored", "canceled", "expired"},   # summed over the batches
      # the create operator adds:
      "request_counts": [n per batch], "total_requests": N, "fingerprint": "<sha256>",
+     # ... and with resubmit_rounds > 0 (batch_ids and request_counts then cover every round, counts
+     # count each original request once by its final result):
+     "rounds": [{"batch_ids", "request_counts", "resubmitted", "replaces", "counts"}, ...],
      # the sensor adds:
      "batches": [BatchSnapshot, ...]}
 
@@ -29,11 +32,15 @@ __all__ = [
     "BatchGroup",
     "BatchRef",
     "BatchSnapshot",
+    "ReplacedCounts",
     "RequestCounts",
     "ResultCounts",
+    "RoundRecord",
     "aggregate_counts",
     "batch_snapshot",
+    "final_counts",
     "format_counts",
+    "group_in",
     "group_of",
     "group_status",
     "iso_z",
@@ -71,6 +78,23 @@ class BatchSnapshot(TypedDict):
     results_url: str | None
 
 
+class ReplacedCounts(TypedDict):
+    """What the requests a resubmit round sent again had come back as in the round before."""
+
+    errored: int
+    expired: int
+
+
+class RoundRecord(TypedDict):
+    """One round of a create operator with ``resubmit_rounds`` (see ``operators/resubmit.py``)."""
+
+    batch_ids: list[str]
+    request_counts: list[int]
+    resubmitted: int
+    replaces: ReplacedCounts
+    counts: RequestCounts
+
+
 class BatchGroup(TypedDict):
     """The state of a group of batches; see the module docstring for who adds the optional keys."""
 
@@ -81,6 +105,7 @@ class BatchGroup(TypedDict):
     total_requests: NotRequired[int]
     fingerprint: NotRequired[str]
     batches: NotRequired[list[BatchSnapshot]]
+    rounds: NotRequired[list[RoundRecord]]
 
 
 #: A batch id, a list of ids, a :class:`BatchGroup` (or any mapping with ``batch_ids`` or ``batch_id``),
@@ -129,6 +154,16 @@ def normalize_batch_ids(value: BatchRef | Any) -> list[str]:
     if not result:
         raise BatchRefError("batch reference names no batch (empty list)")
     return result
+
+
+def group_in(value: BatchRef | Any) -> Mapping[str, Any] | None:
+    """The group ``value`` is (a mapping, or its JSON text), or ``None`` for an id or a list of ids."""
+    if isinstance(value, str) and value.lstrip()[:1] == "{":
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None  # normalize_batch_ids reports it
+    return value if isinstance(value, Mapping) else None
 
 
 def iso_z(value: datetime | float) -> str:
@@ -220,6 +255,28 @@ def group_of(
         "processing_status": group_status(s["processing_status"] for s in snapshots),
         "counts": aggregate_counts(snapshots),
     }
+    if "rounds" in group:
+        # Every batch of a round is known: its counts are updated. The group counts each original
+        # request once, by its final result (the sensor and the create operator alike).
+        by_id = {s["id"]: s for s in snapshots}
+        group["rounds"] = [
+            {**r, "counts": aggregate_counts([by_id[b] for b in r["batch_ids"]])}
+            if all(b in by_id for b in r["batch_ids"])
+            else r
+            for r in group["rounds"]
+        ]
+        group["counts"] = final_counts(group["rounds"])
     if with_batches:
         group["batches"] = snapshots
     return group
+
+
+def final_counts(rounds: Sequence[RoundRecord]) -> RequestCounts:
+    """Each original request once, by its latest result: all rounds' counts less what later ones replaced."""
+    total: RequestCounts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+    for record in rounds:
+        for key in COUNT_KEYS:
+            total[key] += int(record["counts"][key])  # type: ignore[literal-required]
+        total["errored"] -= record["replaces"]["errored"]
+        total["expired"] -= record["replaces"]["expired"]
+    return total

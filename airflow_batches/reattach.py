@@ -14,6 +14,11 @@ operator's ``timeout`` counts from it, so a retry does not get a new full ``time
 same for every try). When the deadline passes the operator clears it (:meth:`CreateLedger.restart_clock`),
 so clearing a timed-out task by hand waits a fresh ``timeout`` on the same batches.
 
+Each resubmit round (the create operator's ``resubmit_rounds``) has a ledger of its own under
+:func:`round_key` (``LEDGER_KEY.round2``, ...), for the group of batches that round sends: a retry recomputes
+which requests the round resubmits from the previous round's results (the same ended batches give the same
+set, so the same fingerprint) and reattaches to the batches recorded there.
+
 ``parts`` has one entry per batch of the group, in order. Before each ``create`` the part gets
 ``started_at``; right after ``create`` returns it gets ``batch_id``. A retry with the same input (same group
 fingerprint) reuses every recorded ``batch_id`` and creates only the parts that have none, so a crash in the
@@ -41,9 +46,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-__all__ = ["LEDGER_KEY", "CreateLedger", "LedgerPart", "StateStore", "group_fingerprint"]
+__all__ = ["LEDGER_KEY", "CreateLedger", "LedgerPart", "StateStore", "group_fingerprint", "round_key"]
 
 LEDGER_KEY = "airflow_batches.create_ledger"
+
+
+def round_key(round_number: int) -> str:
+    """The ledger key of a resubmit round: round 1 (the first submission) keeps ``LEDGER_KEY``."""
+    return LEDGER_KEY if round_number == 1 else f"{LEDGER_KEY}.round{round_number}"
+
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +106,10 @@ class CreateLedger:
         fingerprint: str,
         parts: list[LedgerPart],
         wait_started_at: float | None = None,
+        key: str = LEDGER_KEY,
     ) -> None:
         self._store = store
+        self._key = key
         self.fingerprint = fingerprint
         self.parts = parts
         self.wait_started_at = wait_started_at
@@ -108,20 +121,23 @@ class CreateLedger:
         parts: Sequence[tuple[str, int]],
         *,
         where: str = "this task",
+        key: str = LEDGER_KEY,
     ) -> CreateLedger:
         """The ledger for ``(fingerprint, request_count)`` parts, reusing a matching earlier one.
 
         Its ``wait_started_at`` is the earlier one's, or now (saved at once, so a crash later in this try
         keeps it).
         """
-        ledger = cls._load(store, parts, where)
+        ledger = cls._load(store, parts, where, key)
         if ledger.wait_started_at is None:
             ledger.wait_started_at = _now()
             ledger._save()
         return ledger
 
     @classmethod
-    def _load(cls, store: StateStore | None, parts: Sequence[tuple[str, int]], where: str) -> CreateLedger:
+    def _load(
+        cls, store: StateStore | None, parts: Sequence[tuple[str, int]], where: str, key: str
+    ) -> CreateLedger:
         fresh = [LedgerPart(fingerprint=fp, requests=n) for fp, n in parts]
         fingerprint = group_fingerprint([fp for fp, _ in parts])
         if store is None:
@@ -130,8 +146,8 @@ class CreateLedger:
                 "the batches this try creates and would create new ones. Set retries=0 or upgrade Airflow.",
                 where,
             )
-            return cls(None, fingerprint, fresh)
-        stored = store.get(LEDGER_KEY)
+            return cls(None, fingerprint, fresh, key=key)
+        stored = store.get(key)
         if not isinstance(stored, Mapping) or stored.get("fingerprint") != fingerprint:
             if isinstance(stored, Mapping):
                 earlier = [p.get("batch_id") for p in stored.get("parts", []) if isinstance(p, Mapping)]
@@ -141,7 +157,7 @@ class CreateLedger:
                     where,
                     [b for b in earlier if b] or "no batch",
                 )
-            return cls(store, fingerprint, fresh)
+            return cls(store, fingerprint, fresh, key=key)
         stored_parts = stored.get("parts")
         if not isinstance(stored_parts, list):
             stored_parts = []
@@ -151,6 +167,7 @@ class CreateLedger:
             fingerprint,
             [_part_from_json(p, f) for p, f in zip(stored_parts, fresh, strict=True)],
             wait_started_at=_epoch(stored.get("wait_started_at")),
+            key=key,
         )
         for index, part in enumerate(ledger.parts):
             if part.batch_id:
@@ -202,15 +219,22 @@ class CreateLedger:
             store.set(LEDGER_KEY, {**stored, "wait_started_at": None})
 
     @staticmethod
-    def discard(store: StateStore | None) -> None:
-        """Drop the ledger once the task succeeded: clearing the task later means "run it again"."""
+    def started_at(store: StateStore | None) -> float | None:
+        """When the first try started waiting (``wait_started_at``), as stored; ``None`` if unknown."""
+        stored = store.get(LEDGER_KEY) if store is not None else None
+        return _epoch(stored.get("wait_started_at")) if isinstance(stored, Mapping) else None
+
+    @staticmethod
+    def discard(store: StateStore | None, rounds: int = 1) -> None:
+        """Drop the ledgers of ``rounds`` rounds once the task succeeded: clearing it means "run it again"."""
         if store is not None:
-            store.delete(LEDGER_KEY)
+            for number in range(1, rounds + 1):
+                store.delete(round_key(number))
 
     def _save(self) -> None:
         if self._store is not None:
             self._store.set(
-                LEDGER_KEY,
+                self._key,
                 {
                     "fingerprint": self.fingerprint,
                     "wait_started_at": self.wait_started_at,

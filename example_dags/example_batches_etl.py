@@ -5,10 +5,12 @@ Each day:
 1. ``build_requests`` reads that day's input records ``{base}/input/{ds}/records.jsonl`` (one JSON object per
    line: ``{"id": ..., "text": ...}``) and writes one Messages request per record next to it, as
    ``requests.jsonl``, streaming line by line.
-2. ``create_batches`` submits that file (validated and split into batches as needed) without waiting.
-3. ``wait_for_batches`` waits in the triggerer (``BatchSensor``, deferrable).
-4. ``land_results`` streams the results to ``{base}/results/{ds}/``.
-5. ``summarize`` turns the results into ``table.csv`` (custom_id, result type, text, tokens) and
+2. ``create_batches`` submits that file (validated and split into batches as needed) and waits in the
+   triggerer (deferrable); requests that come back errored for a reason a second try fixes (overloaded,
+   api, rate-limit, timeout errors) or expired are sent again, up to two follow-up rounds
+   (``resubmit_rounds=2``).
+3. ``land_results`` streams one final line per request (the last round's) to ``{base}/results/{ds}/``.
+4. ``summarize`` turns the results into ``table.csv`` (custom_id, result type, text, tokens) and
    ``summary.json`` (token totals and an estimated cost at the batch discount).
 
 ``{base}`` is the Airflow Variable ``airflow_batches_base`` if set, else ``$AIRFLOW_BATCHES_BASE``, else a
@@ -29,7 +31,6 @@ from typing import Any
 from airflow.sdk import DAG, ObjectStoragePath, task
 
 from airflow_batches.operators import BatchCreateOperator, BatchResultsOperator
-from airflow_batches.sensors import BatchSensor
 
 DEFAULT_BASE = os.environ.get(
     "AIRFLOW_BATCHES_BASE",
@@ -140,15 +141,12 @@ with DAG(
     create = BatchCreateOperator(
         task_id="create_batches",
         requests=requests_uri,
-        wait_for_completion=False,
-        retries=2,
-    )
-    wait = BatchSensor(
-        task_id="wait_for_batches",
-        batch_id=create.output,
         deferrable=True,
-        poke_interval=POLL_INTERVAL,
-        timeout=24 * 3600,
+        poll_interval=POLL_INTERVAL,
+        resubmit_rounds=2,
+        # A round can take up to the API's 24 h expiry: room for the first round and two follow-ups.
+        timeout=3 * 24 * 3600,
+        retries=2,
     )
     land = BatchResultsOperator(
         task_id="land_results",
@@ -198,5 +196,4 @@ with DAG(
         print(json.dumps(summary, indent=2))
         return summary
 
-    create >> wait >> land
     summarize(land.output, BASE)

@@ -122,10 +122,11 @@ class RequestEncoder:
         """True once more problems were found than are reported: further input need not be read."""
         return self.found > len(self.problems)
 
-    def report(self, problem: ValidationProblem) -> None:
+    def report(self, rule: str, **where: Any) -> None:
+        """Record a broken rule; ``where`` are :class:`ValidationProblem`'s place and fix fields."""
         self.found += 1
         if len(self.problems) < self.max_problems:
-            self.problems.append(problem)
+            self.problems.append(ValidationProblem(rule, **where))
 
     def error(self) -> RequestValidationError:
         return RequestValidationError(list(self.problems), truncated=self.truncated)
@@ -137,11 +138,9 @@ class RequestEncoder:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             snippet = bytes(raw[:80]) if isinstance(raw, bytes) else raw[:80]
             self.report(
-                ValidationProblem(
-                    f"not valid JSON ({exc}); the line starts with {snippet!r}",
-                    line=line,
-                    fix='write one JSON object per line: {"custom_id": ..., "params": {...}}',
-                )
+                f"not valid JSON ({exc}); the line starts with {snippet!r}",
+                line=line,
+                fix='write one JSON object per line: {"custom_id": ..., "params": {...}}',
             )
             return None
         return self._encode(request, line=line, item=None)
@@ -154,13 +153,10 @@ class RequestEncoder:
         where: dict[str, Any] = {"line": line, "item": item}
         if not isinstance(request, Mapping):
             self.report(
-                ValidationProblem(
-                    "a request must be an object with 'custom_id' and 'params', "
-                    f"got {type(request).__name__}",
-                    fix='write it as {"custom_id": "...", "params": {"model": ..., "max_tokens": ..., '
-                    '"messages": [...]}}',
-                    **where,
-                )
+                f"a request must be an object with 'custom_id' and 'params', got {type(request).__name__}",
+                fix='write it as {"custom_id": "...", "params": {"model": ..., "max_tokens": ..., '
+                '"messages": [...]}}',
+                **where,
             )
             return None
         problems_before = self.found
@@ -169,12 +165,10 @@ class RequestEncoder:
             where["custom_id"] = custom_id
         for key in sorted(set(request) - _REQUEST_KEYS, key=str):
             self.report(
-                ValidationProblem(
-                    "unknown field: a request has only 'custom_id' and 'params'",
-                    field=str(key),
-                    fix="remove it, or move Messages parameters inside 'params'",
-                    **where,
-                )
+                "unknown field: a request has only 'custom_id' and 'params'",
+                field=str(key),
+                fix="remove it, or move Messages parameters inside 'params'",
+                **where,
             )
         params = self._check_params(request, where)
         if custom_id is None or params is None or self.found > problems_before:
@@ -188,22 +182,18 @@ class RequestEncoder:
             ).encode("utf-8")
         except (TypeError, ValueError) as exc:
             self.report(
-                ValidationProblem(
-                    f"cannot be encoded as JSON: {exc}",
-                    field="params",
-                    fix="use only JSON values (str, int, float, bool, None, list, dict); no NaN or infinity",
-                    **where,
-                )
+                f"cannot be encoded as JSON: {exc}",
+                field="params",
+                fix="use only JSON values (str, int, float, bool, None, list, dict); no NaN or infinity",
+                **where,
             )
             return None
         if len(data) + _EMPTY_BODY_BYTES > self.max_bytes:
             self.report(
-                ValidationProblem(
-                    f"the request alone is {len(data):,} bytes, "
-                    f"over the {self.max_bytes:,}-byte limit of a batch",
-                    fix="shorten this request (e.g. move large documents out of the prompt)",
-                    **where,
-                )
+                f"the request alone is {len(data):,} bytes, "
+                f"over the {self.max_bytes:,}-byte limit of a batch",
+                fix="shorten this request (e.g. move large documents out of the prompt)",
+                **where,
             )
             return None
         return EncodedRequest(custom_id, data)
@@ -211,41 +201,35 @@ class RequestEncoder:
     def _check_custom_id(self, request: Mapping[Any, Any], where: dict[str, Any]) -> str | None:
         fix = "use 1-64 characters from a-z, A-Z, 0-9, '_' and '-', unique within the input"
         if "custom_id" not in request:
-            self.report(ValidationProblem("custom_id is missing", field="custom_id", fix=fix, **where))
+            self.report("custom_id is missing", field="custom_id", fix=fix, **where)
             return None
         custom_id = request["custom_id"]
         if not isinstance(custom_id, str):
             self.report(
-                ValidationProblem(
-                    f"custom_id must be a string, got {type(custom_id).__name__} {custom_id!r:.80}",
-                    field="custom_id",
-                    fix=fix,
-                    **where,
-                )
+                f"custom_id must be a string, got {type(custom_id).__name__} {custom_id!r:.80}",
+                field="custom_id",
+                fix=fix,
+                **where,
             )
             return None
         if not _CUSTOM_ID.fullmatch(custom_id):
             self.report(
-                ValidationProblem(
-                    f"custom_id {custom_id!r:.80} does not match ^[a-zA-Z0-9_-]{{1,64}}$ "
-                    f"({len(custom_id)} characters)",
-                    field="custom_id",
-                    fix=fix,
-                    **where,
-                )
+                f"custom_id {custom_id!r:.80} does not match ^[a-zA-Z0-9_-]{{1,64}}$ "
+                f"({len(custom_id)} characters)",
+                field="custom_id",
+                fix=fix,
+                **where,
             )
             return None
         here = f"line {where['line']}" if where["line"] is not None else f"request #{where['item']}"
         first = self._seen.setdefault(custom_id, here)
         if first != here:
             self.report(
-                ValidationProblem(
-                    f"duplicate custom_id (first used at {first}); results are matched by custom_id",
-                    custom_id=custom_id,
-                    field="custom_id",
-                    fix="give every request its own custom_id",
-                    **where,
-                )
+                f"duplicate custom_id (first used at {first}); results are matched by custom_id",
+                custom_id=custom_id,
+                field="custom_id",
+                fix="give every request its own custom_id",
+                **where,
             )
             return None
         return custom_id
@@ -253,23 +237,19 @@ class RequestEncoder:
     def _check_params(self, request: Mapping[Any, Any], where: dict[str, Any]) -> dict[str, Any] | None:
         if "params" not in request:
             self.report(
-                ValidationProblem(
-                    "params is missing",
-                    field="params",
-                    fix="add the Messages request body as 'params' (model, max_tokens, messages, ...)",
-                    **where,
-                )
+                "params is missing",
+                field="params",
+                fix="add the Messages request body as 'params' (model, max_tokens, messages, ...)",
+                **where,
             )
             return None
         raw_params = request["params"]
         if not isinstance(raw_params, Mapping):
             self.report(
-                ValidationProblem(
-                    f"params must be an object, got {type(raw_params).__name__}",
-                    field="params",
-                    fix="pass the Messages request body as a JSON object",
-                    **where,
-                )
+                f"params must be an object, got {type(raw_params).__name__}",
+                field="params",
+                fix="pass the Messages request body as a JSON object",
+                **where,
             )
             return None
         params = dict(raw_params)
@@ -283,11 +263,7 @@ class RequestEncoder:
             if rule.valid(value):
                 continue
             text = "is required" if rule.required and value is None else rule.problem.format(value=value)
-            self.report(
-                ValidationProblem(
-                    f"params.{rule.name} {text}", field=f"params.{rule.name}", fix=rule.fix, **where
-                )
-            )
+            self.report(f"params.{rule.name} {text}", field=f"params.{rule.name}", fix=rule.fix, **where)
             ok = False
         return params if ok else None
 
@@ -384,6 +360,7 @@ def spool_batches(
     default_model: str | None = None,
     spool_dir: str | os.PathLike[str] | None = None,
     max_problems: int = MAX_PROBLEMS_SHOWN,
+    select: Callable[[str], bool] | None = None,
 ) -> list[SpooledBatch]:
     """Validate ``items`` and write them as one or more ready-to-send batch bodies, in one pass.
 
@@ -391,6 +368,9 @@ def spool_batches(
     lines are skipped but counted). A new batch starts whenever the next request would exceed
     ``max_requests`` or ``max_bytes`` (measured on the whole body). Raises ``RequestValidationError`` with
     every problem found (and leaves no file behind) if any request breaks a rule or there is none.
+
+    ``select`` (a predicate on ``custom_id``) writes only the requests it accepts, encoded exactly as in a
+    full run (a resubmit round sends the same bytes again); the whole input is still validated.
     """
     if not 1 <= max_requests <= MAX_REQUESTS_PER_BATCH:
         raise InvalidInputError(
@@ -416,6 +396,8 @@ def spool_batches(
             # After the first problem nothing will be sent: keep validating, stop writing.
             if encoded is None or encoder.problems:
                 continue
+            if select is not None and not select(encoded.custom_id):
+                continue
             if current is not None and (
                 current.count >= max_requests or current.size_with(encoded) > max_bytes
             ):
@@ -428,11 +410,7 @@ def spool_batches(
             batches.append(current.finish())
             current = None
         if not batches and not encoder.problems:
-            encoder.report(
-                ValidationProblem(
-                    "no requests: a batch needs at least one", fix="check the input is not empty"
-                )
-            )
+            encoder.report("no requests: a batch needs at least one", fix="check the input is not empty")
         if encoder.problems:
             raise encoder.error()
     except BaseException:

@@ -75,6 +75,18 @@ Faults, applied to API requests only (``POST /_emulator/faults``):
     boundary but is short of the batch's ``request_counts`` (default 0).
 ``--[no-]results-duplicate-line``
     send the first results line twice in a row (default off).
+``--transient-errored-rate R``, ``--transient-error-type TYPE``
+    share (0..1) of requests that come back ``errored`` with TYPE (default
+    ``overloaded_error``) on their first submission and run normally when
+    submitted again (a resubmit round). Which requests: a deterministic draw
+    per ``custom_id``, so any split of the same input fails the same ids.
+``--transient-expired-rate R``
+    share (0..1) of requests that come back ``expired`` on their first
+    submission (when the batch ends, not at 24 h) and run normally when
+    submitted again. The two rates add up to at most 1.
+``--transient-seed N``
+    seed of those draws (default 0). The ids that failed once are
+    remembered until ``/_emulator/reset``.
 
 Admin endpoints (not part of the real API; no auth; JSON in and out)
 --------------------------------------------------------------------
@@ -115,6 +127,8 @@ error          errored    expired                        canceled
 expire         expired    expired                        canceled
 uncancelable   succeeded  expired                        succeeded
 invalid params errored    errored                        errored
+transient err  errored    expired                        canceled
+transient exp  expired    expired                        canceled
 =============  =========  =============================  =========
 
 The fake model

@@ -23,6 +23,7 @@ from airflow_batches.emulator.results_stream import ResultsStreamCut
 from airflow_batches.emulator.settings import (
     FAULT_STATUSES,
     OPERATIONS,
+    RESULT_ERROR_TYPES,
     RETRY_AFTER_MODES,
     FaultSettings,
     ServerSettings,
@@ -90,6 +91,18 @@ def _parser() -> argparse.ArgumentParser:
     faults.add_argument("--slow-results-ms", type=float, help="pause before each results line")
     faults.add_argument("--results-drop-lines", type=int, help="leave out the last N results lines")
     faults.add_argument("--results-duplicate-line", action=flag, help="send the first results line twice")
+    faults.add_argument(
+        "--transient-errored-rate", type=float, help="share (0..1) errored on first submission only"
+    )
+    faults.add_argument(
+        "--transient-error-type",
+        choices=RESULT_ERROR_TYPES,
+        help="their error type (default overloaded_error)",
+    )
+    faults.add_argument(
+        "--transient-expired-rate", type=float, help="share (0..1) expired on first submission only"
+    )
+    faults.add_argument("--transient-seed", type=int, help="seed of the transient draws (default 0)")
     return parser
 
 

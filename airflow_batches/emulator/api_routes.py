@@ -121,8 +121,16 @@ async def create(request: Request) -> Response:
     except BaseException:
         path.unlink()
         raise
+    faults = state.faults.settings
+    state.faults.transient.mark(parsed, faults)
     now = state.clock.now()
-    batch = state.store.add(parsed, path, now=now, processing_seconds=state.settings.processing_seconds)
+    batch = state.store.add(
+        parsed,
+        path,
+        now=now,
+        processing_seconds=state.settings.processing_seconds,
+        transient_error_type=faults.transient_error_type,
+    )
     return _batch_json(request, batch, now)
 
 

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from airflow_batches.emulator.settings import FaultSettings, Operation
+from airflow_batches.emulator.transient import TransientFailures
 
 __all__ = ["FAULT_MESSAGES", "FaultInjector"]
 
@@ -28,6 +29,7 @@ class FaultInjector:
         self._rng = random.Random(settings.seed)
         self._fail_first_left = settings.fail_first
         self._cuts_left = settings.cut_results_times
+        self.transient = TransientFailures()
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply ``changes``; a counter restarts only when a setting it depends on is among them."""

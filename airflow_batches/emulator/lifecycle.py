@@ -42,6 +42,9 @@ _OUTCOMES: dict[Ending, dict[RequestKind, str]] = {
         RequestKind.EXPIRE: "expired",
         RequestKind.UNCANCELABLE: "succeeded",
         RequestKind.INVALID: "errored",
+        RequestKind.TRANSIENT_ERROR: "errored",
+        # Ends with the batch (not at 24 h) so tests and demos need not move the clock a day.
+        RequestKind.TRANSIENT_EXPIRE: "expired",
     },
     Ending.EXPIRED: {
         RequestKind.NORMAL: "expired",
@@ -49,6 +52,8 @@ _OUTCOMES: dict[Ending, dict[RequestKind, str]] = {
         RequestKind.EXPIRE: "expired",
         RequestKind.UNCANCELABLE: "expired",
         RequestKind.INVALID: "errored",
+        RequestKind.TRANSIENT_ERROR: "expired",
+        RequestKind.TRANSIENT_EXPIRE: "expired",
     },
     Ending.CANCELED: {
         RequestKind.NORMAL: "canceled",
@@ -56,6 +61,8 @@ _OUTCOMES: dict[Ending, dict[RequestKind, str]] = {
         RequestKind.EXPIRE: "canceled",
         RequestKind.UNCANCELABLE: "succeeded",
         RequestKind.INVALID: "errored",
+        RequestKind.TRANSIENT_ERROR: "canceled",
+        RequestKind.TRANSIENT_EXPIRE: "canceled",
     },
 }
 
@@ -85,6 +92,7 @@ class Batch:
     body_path: Path
     cancel_initiated_at: datetime | None = None
     cancel_seconds: float = 0.0
+    transient_error_type: str = "overloaded_error"
     kind_counts: Counter[RequestKind] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -32,6 +32,9 @@ class RequestKind(IntEnum):
     EXPIRE = 2
     UNCANCELABLE = 3
     INVALID = 4  # bad params under params_validation="per_request": an errored result, not a 400
+    # Set by the transient_* faults on a request's first submission (emulator/transient.py).
+    TRANSIENT_ERROR = 5
+    TRANSIENT_EXPIRE = 6
 
 
 SWITCHES: dict[str, RequestKind] = {

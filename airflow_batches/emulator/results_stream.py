@@ -26,9 +26,18 @@ from airflow_batches.emulator.fake_model import reply
 from airflow_batches.emulator.lifecycle import Batch, Ending, outcome
 from airflow_batches.emulator.request_rules import RequestKind, params_problem
 
-__all__ = ["ERROR_SWITCH_MESSAGE", "ResultsStreamCut", "result_lines", "stream_chunks"]
+__all__ = [
+    "ERROR_SWITCH_MESSAGE",
+    "TRANSIENT_ERROR_MESSAGE",
+    "ResultsStreamCut",
+    "result_lines",
+    "stream_chunks",
+]
 
 ERROR_SWITCH_MESSAGE = "emulator: this request failed on purpose (params.metadata.emulator = 'error')"
+TRANSIENT_ERROR_MESSAGE = (
+    "emulator: this request failed on its first submission (transient fault); send it again"
+)
 _CHUNK_BYTES = 64 * 1024
 _NO_ERROR_DETAILS: dict[str, Any] = {"result": {"error": {"error": {"details"}}}}
 
@@ -37,10 +46,8 @@ class ResultsStreamCut(Exception):
     """Raised mid-body to drop the connection, as the ``cut_results_after`` fault asks."""
 
 
-def _errored(message: str) -> MessageBatchErroredResult:
-    return MessageBatchErroredResult(
-        error=ErrorResponse(error=ErrorDetail(type="invalid_request_error", message=message))
-    )
+def _errored(message: str, error_type: str = "invalid_request_error") -> MessageBatchErroredResult:
+    return MessageBatchErroredResult(error=ErrorResponse(error=ErrorDetail(type=error_type, message=message)))
 
 
 def result_lines(
@@ -70,6 +77,8 @@ def result_lines(
                 case "errored" if kind is RequestKind.INVALID:
                     element = json.loads(os.pread(file.fileno(), length, offset))
                     result = _errored(params_problem(element["params"]) or "invalid request")
+                case "errored" if kind is RequestKind.TRANSIENT_ERROR:
+                    result = _errored(TRANSIENT_ERROR_MESSAGE, batch.transient_error_type)
                 case "errored":
                     result = _errored(ERROR_SWITCH_MESSAGE)
                 case "canceled":

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Literal, Self, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "FAULT_STATUSES",
     "OPERATIONS",
+    "RESULT_ERROR_TYPES",
     "RETRY_AFTER_MODES",
     "FaultSettings",
     "Operation",
@@ -27,6 +28,19 @@ FAULT_STATUSES: tuple[int, ...] = get_args(FaultStatus)
 
 RetryAfterMode = Literal["both", "seconds", "ms", "date"]
 RETRY_AFTER_MODES: tuple[str, ...] = get_args(RetryAfterMode)
+
+# The error types a request can come back ``errored`` with (the API's error envelope types).
+ResultErrorType = Literal[
+    "overloaded_error",
+    "api_error",
+    "rate_limit_error",
+    "timeout_error",
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "not_found_error",
+]
+RESULT_ERROR_TYPES: tuple[str, ...] = get_args(ResultErrorType)
 
 
 class _Settings(BaseModel):
@@ -75,3 +89,16 @@ class FaultSettings(_Settings):
     slow_results_ms: float = Field(default=0.0, ge=0)
     results_drop_lines: int = Field(default=0, ge=0)
     results_duplicate_line: bool = False
+    transient_errored_rate: float = Field(default=0.0, ge=0, le=1)
+    transient_error_type: ResultErrorType = "overloaded_error"
+    transient_expired_rate: float = Field(default=0.0, ge=0, le=1)
+    transient_seed: int = 0
+
+    @model_validator(mode="after")
+    def _rates_fit(self) -> Self:
+        if self.transient_errored_rate + self.transient_expired_rate > 1:
+            raise ValueError(
+                "transient_errored_rate + transient_expired_rate must be at most 1 (each request is drawn "
+                f"once), got {self.transient_errored_rate} + {self.transient_expired_rate}"
+            )
+        return self

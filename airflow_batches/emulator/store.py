@@ -37,7 +37,13 @@ class BatchStore:
         return Path(name)
 
     def add(
-        self, requests: ParsedRequests, body_path: Path, *, now: datetime, processing_seconds: float
+        self,
+        requests: ParsedRequests,
+        body_path: Path,
+        *,
+        now: datetime,
+        processing_seconds: float,
+        transient_error_type: str = "overloaded_error",
     ) -> Batch:
         batch_id = random_id("msgbatch_")
         batch = Batch(
@@ -47,6 +53,7 @@ class BatchStore:
             processing_seconds=processing_seconds,
             requests=requests,
             body_path=body_path,
+            transient_error_type=transient_error_type,
         )
         self._batches[batch_id] = batch
         self._seq_by_id[batch_id] = batch.seq

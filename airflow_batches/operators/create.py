@@ -9,14 +9,17 @@ Flow of one try:
    The ledger also keeps when the first try started, so ``timeout`` is one deadline for every try.
 3. Push the batch group to XCom, check the batches' state (all ended: finish now), then wait: defer to
    ``BatchTrigger`` (``deferrable=True``) or run the same trigger in the worker.
-4. ``execute_complete`` validates the event, cancels on timeout only when ``cancel_on_timeout``, applies the
-   partial-failure policy (``airflow_batches.outcome``) and returns the group with its final counts.
+4. ``execute_complete`` validates the event, cancels on timeout only when ``cancel_on_timeout``.
+5. With ``resubmit_rounds``: the ended round's results are streamed to find the requests worth sending again
+   (``operators/resubmit.py``); they are spooled again from the original input (same bytes), created under
+   that round's ledger and waited for (steps 2-4), up to ``resubmit_rounds`` times.
+6. The partial-failure policy (``airflow_batches.outcome``) judges the final results; the group is returned.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY, BaseOperator, conf
@@ -29,14 +32,21 @@ from airflow_batches.api.errors import (
 )
 from airflow_batches.api.requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, SpooledBatch, spool_batches
 from airflow_batches.api.retry import is_transient
-from airflow_batches.batch_ref import BatchGroup, group_of, new_group
+from airflow_batches.batch_ref import BatchGroup, BatchSnapshot, batch_snapshot, group_of, new_group
 from airflow_batches.errors import BatchCreateAmbiguousError, BatchRequestsInvalidError
 from airflow_batches.events import validate_event
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.cancelling import cancel_unfinished
 from airflow_batches.operators.request_source import as_literal, describe_source, iter_request_items
+from airflow_batches.operators.resubmit import (
+    DEFAULT_RESUBMIT_ERROR_TYPES,
+    find_resubmittable,
+    first_round,
+    next_round,
+    validate_resubmit,
+)
 from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
-from airflow_batches.reattach import CreateLedger, group_fingerprint
+from airflow_batches.reattach import CreateLedger, group_fingerprint, round_key
 from airflow_batches.triggers.batch import BatchTrigger
 from airflow_batches.waiting import (
     DEFAULT_MAX_POLL_ERRORS,
@@ -76,9 +86,18 @@ class BatchCreateOperator(BaseOperator):
     :param on_all_canceled: what to do when every request was canceled: ``fail``, ``skip`` or ``succeed``.
     :param max_requests_per_batch: split the input into batches of at most this many requests.
     :param max_bytes_per_batch: ... and at most this many bytes of request body.
+    :param resubmit_rounds: once every batch ended, send the requests that came back ``expired`` or
+        ``errored`` with a type in ``resubmit_error_types`` again (the original requests, byte for byte,
+        read again from the input), up to this many follow-up rounds. A round with nothing to resend is
+        not created; canceled requests are never resent. Needs ``wait_for_completion``.
+    :param resubmit_error_types: the error types worth a second try (default overloaded, api, rate-limit
+        and timeout errors); ``invalid_request_error``, ``authentication_error`` and ``permission_error``
+        are refused.
 
     Returns the batch group (``batch_ids``, ``request_counts``, ``total_requests``, ``fingerprint``,
-    ``processing_status``, ``counts``), which ``BatchSensor`` and ``BatchResultsOperator`` accept unchanged.
+    ``processing_status``, ``counts``; with ``resubmit_rounds`` also ``rounds``, ``batch_ids`` then being
+    every round's batches and ``counts`` each request once by its final result), which ``BatchSensor`` and
+    ``BatchResultsOperator`` accept unchanged.
     """
 
     template_fields: Sequence[str] = ("requests", "default_model")
@@ -101,9 +120,17 @@ class BatchCreateOperator(BaseOperator):
         max_requests_per_batch: int = MAX_REQUESTS_PER_BATCH,
         max_bytes_per_batch: int = MAX_BATCH_BYTES,
         max_poll_errors: int = DEFAULT_MAX_POLL_ERRORS,
+        resubmit_rounds: int = 0,
+        resubmit_error_types: Sequence[str] = DEFAULT_RESUBMIT_ERROR_TYPES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.resubmit_error_types = validate_resubmit(resubmit_rounds, resubmit_error_types)
+        if resubmit_rounds and not wait_for_completion:
+            raise ValueError(
+                "resubmit_rounds needs wait_for_completion=True: the failed requests are known only once "
+                "every batch has ended"
+            )
         validate_wait_settings(poll_interval, timeout)
         validate_max_poll_errors(max_poll_errors)
         if not 1 <= max_requests_per_batch <= MAX_REQUESTS_PER_BATCH:
@@ -130,6 +157,7 @@ class BatchCreateOperator(BaseOperator):
         self.max_requests_per_batch = max_requests_per_batch
         self.max_bytes_per_batch = max_bytes_per_batch
         self.max_poll_errors = max_poll_errors
+        self.resubmit_rounds = resubmit_rounds
         self._batch_ids: list[str] = []
 
     @property
@@ -139,28 +167,41 @@ class BatchCreateOperator(BaseOperator):
     def execute(self, context: Context) -> BatchGroup:
         hook = self.hook
         group, ledger = self._submit(context, hook)
+        if self.resubmit_rounds:
+            group = first_round(group)
         self._batch_ids = list(group["batch_ids"])
         # Downstream tasks and humans see the ids while the task waits (and after a crash while waiting).
         context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=group)
         if not self.wait_for_completion:
             CreateLedger.discard(context.get("task_state_store"))
             return group
+        return self._wait(context, hook, group, ledger.deadline(self.timeout))
 
+    def _round_batch_ids(self, group: BatchGroup) -> list[str]:
+        rounds = group.get("rounds")
+        return list(rounds[-1]["batch_ids"]) if rounds else list(group["batch_ids"])
+
+    def _wait(
+        self, context: Context, hook: BatchHook, group: BatchGroup, deadline: float | None
+    ) -> BatchGroup:
+        """Wait for the current round's batches (deferring or in the worker), then end the round."""
+        batch_ids = self._round_batch_ids(group)
         try:
-            group = group_of([hook.retrieve(batch_id) for batch_id in self._batch_ids], group)
+            batches = [batch_snapshot(hook.retrieve(batch_id)) for batch_id in batch_ids]
         except BatchAPIError as exc:
             if not is_transient(exc):
                 raise
             self.log.warning("Could not check the batches' state before waiting (%s); waiting anyway.", exc)
-        if group["processing_status"] == "ended":
-            self.log.info("Every batch has already ended; not waiting.")
-            return self._finish(context, group)
+        else:
+            if all(b["processing_status"] == "ended" for b in batches):
+                self.log.info("Every batch has already ended; not waiting.")
+                return self._end_round(context, hook, group, batches, deadline)
 
         trigger = BatchTrigger(
-            batch_id=self._batch_ids,
+            batch_id=batch_ids,
             conn_id=self.conn_id,
             poll_interval=self.poll_interval,
-            deadline=ledger.deadline(self.timeout),
+            deadline=deadline,
             cancel_on_kill=self.cancel_on_kill,
             max_poll_errors=self.max_poll_errors,
         )
@@ -168,12 +209,14 @@ class BatchCreateOperator(BaseOperator):
             self.defer(
                 trigger=trigger,
                 method_name="execute_complete",
-                kwargs={"group": group},
+                kwargs={"group": group, "deadline": deadline},
                 timeout=deferral_timeout(trigger.deadline, self.poll_interval),
             )
-        return self.execute_complete(context, wait_blocking(trigger), group=group)
+        return self.execute_complete(context, wait_blocking(trigger), group=group, deadline=deadline)
 
-    def execute_complete(self, context: Context, event: Any, group: BatchGroup | None = None) -> BatchGroup:
+    def execute_complete(
+        self, context: Context, event: Any, group: BatchGroup | None = None, deadline: float | None = None
+    ) -> BatchGroup:
         checked = validate_event(event)
         if group is None:
             # dag.test() resumes with the event alone; the group pushed before deferring is still in XCom
@@ -193,7 +236,50 @@ class BatchCreateOperator(BaseOperator):
                 "or wait for them with BatchSensor."
             )
         raise_for_event(checked)
-        return self._finish(context, group_of(checked["batches"], group))
+        if group is None or not group.get("rounds"):
+            return self._finish(context, group_of(checked["batches"], group))
+        if deadline is None and self.timeout is not None:
+            started = CreateLedger.started_at(context.get("task_state_store"))
+            deadline = None if started is None else started + self.timeout
+        return self._end_round(context, self.hook, group, checked["batches"], deadline)
+
+    def _end_round(
+        self,
+        context: Context,
+        hook: BatchHook,
+        group: BatchGroup,
+        batches: list[BatchSnapshot],
+        deadline: float | None,
+    ) -> BatchGroup:
+        """The current round ended: start the next one if some requests are worth resending, else finish."""
+        if not group.get("rounds"):
+            return self._finish(context, group_of(batches, group))
+        group = group_of(batches, group)
+        done = len(group["rounds"])
+        if done > self.resubmit_rounds:
+            return self._finish(context, group)
+        if any(b["cancel_initiated_at"] for b in batches):
+            self.log.warning("Round %d was canceled; its requests are not resubmitted.", done)
+            return self._finish(context, group)
+        found = find_resubmittable(hook, batches, self.resubmit_error_types)
+        if not found.custom_ids:
+            self.log.info("Round %d left nothing to resubmit.", done)
+            return self._finish(context, group)
+        self.log.info(
+            "Round %d: resubmitting %d request(s) (%d errored with %s, %d expired) as round %d of %d.",
+            done,
+            len(found.custom_ids),
+            found.errored,
+            ", ".join(self.resubmit_error_types),
+            found.expired,
+            done + 1,
+            self.resubmit_rounds + 1,
+        )
+        batch_ids, request_counts = self._submit_round(context, hook, done + 1, found.custom_ids)
+        group = next_round(group, batch_ids, request_counts, found)
+        self._batch_ids = list(group["batch_ids"])
+        context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=group)
+        return self._wait(context, hook, group, deadline)
 
     def on_kill(self) -> None:
         # Only the blocking path gets here; a deferred task is cancelled by the trigger's on_kill.
@@ -202,30 +288,35 @@ class BatchCreateOperator(BaseOperator):
             cancel_unfinished(self.hook, self._batch_ids)
 
     def _submit(self, context: Context, hook: BatchHook) -> tuple[BatchGroup, CreateLedger]:
-        source = describe_source(self.requests)
         with contextlib.ExitStack() as stack:
-            spooled = self._spool(source)
-            for part in spooled:
-                stack.callback(part.cleanup)
-            self.log.info(
-                "Validated %d requests from %s into %d batch(es): %s",
-                sum(p.request_count for p in spooled),
-                source,
-                len(spooled),
-                ", ".join(f"{p.request_count} requests / {p.nbytes} bytes" for p in spooled),
-            )
-            ledger = CreateLedger.load(
-                context.get("task_state_store"),
-                [(p.fingerprint, p.request_count) for p in spooled],
-                where=f"task {self.task_id}",
-            )
-            batch_ids = [self._create_part(hook, ledger, index, part) for index, part in enumerate(spooled)]
+            spooled = self._spool(stack)
+            ledger, batch_ids = self._create_all(context, hook, spooled, round_number=1)
             group = new_group(
                 batch_ids,
                 [p.request_count for p in spooled],
                 group_fingerprint([p.fingerprint for p in spooled]),
             )
             return group, ledger
+
+    def _submit_round(
+        self, context: Context, hook: BatchHook, round_number: int, custom_ids: set[str]
+    ) -> tuple[list[str], list[int]]:
+        """Create the batches of a follow-up round: the chosen requests, read again from the input."""
+        with contextlib.ExitStack() as stack:
+            spooled = self._spool(stack, select=custom_ids.__contains__)
+            _, batch_ids = self._create_all(context, hook, spooled, round_number=round_number)
+            return batch_ids, [p.request_count for p in spooled]
+
+    def _create_all(
+        self, context: Context, hook: BatchHook, spooled: list[SpooledBatch], *, round_number: int
+    ) -> tuple[CreateLedger, list[str]]:
+        ledger = CreateLedger.load(
+            context.get("task_state_store"),
+            [(p.fingerprint, p.request_count) for p in spooled],
+            where=f"task {self.task_id}" + (f" (round {round_number})" if round_number > 1 else ""),
+            key=round_key(round_number),
+        )
+        return ledger, [self._create_part(hook, ledger, index, part) for index, part in enumerate(spooled)]
 
     def _reusable(self, hook: BatchHook, batch_id: str) -> bool:
         """An earlier try's batch is reattached unless it was cancelled or deleted since.
@@ -249,16 +340,31 @@ class BatchCreateOperator(BaseOperator):
             return False
         return True
 
-    def _spool(self, source: str) -> list[SpooledBatch]:
+    def _spool(
+        self, stack: contextlib.ExitStack, select: Callable[[str], bool] | None = None
+    ) -> list[SpooledBatch]:
+        """Validate and spool the input, writing only the ``select``-ed requests; files go with ``stack``."""
+        source = describe_source(self.requests)
         try:
-            return spool_batches(
+            spooled = spool_batches(
                 iter_request_items(self.requests),
                 max_requests=self.max_requests_per_batch,
                 max_bytes=self.max_bytes_per_batch,
                 default_model=self.default_model,
+                select=select,
             )
         except RequestValidationError as exc:
             raise BatchRequestsInvalidError(f"The requests from {source} are invalid. {exc}") from None
+        for part in spooled:
+            stack.callback(part.cleanup)
+        self.log.info(
+            "Validated %d requests from %s into %d batch(es): %s",
+            sum(p.request_count for p in spooled),
+            source,
+            len(spooled),
+            ", ".join(f"{p.request_count} requests / {p.nbytes} bytes" for p in spooled),
+        )
+        return spooled
 
     def _create_part(self, hook: BatchHook, ledger: CreateLedger, index: int, part: SpooledBatch) -> str:
         known = ledger.batch_id(index)
@@ -294,5 +400,5 @@ class BatchCreateOperator(BaseOperator):
             on_all_canceled=self.on_all_canceled,
             batch_ids=list(group["batch_ids"]),
         )
-        CreateLedger.discard(context.get("task_state_store"))
+        CreateLedger.discard(context.get("task_state_store"), rounds=1 + self.resubmit_rounds)
         return group

@@ -30,6 +30,7 @@ class ResultChecker:
     def __init__(self, batch_id: str) -> None:
         self.batch_id = batch_id
         self.lines = 0
+        self.last_custom_id = ""  # of the line checked last (the merged landing matches rounds by it)
         self.counts: dict[str, int] = dict.fromkeys(RESULT_TYPES, 0)
         self.usage: dict[str, int] = dict.fromkeys(USAGE_FIELDS, 0)
         # One string per request: 100k ids of up to 64 chars is a few MB, bounded by the batch size limit.
@@ -60,6 +61,7 @@ class ResultChecker:
                 line=self.lines,
             )
         self._seen.add(custom_id)
+        self.last_custom_id = custom_id
         self.counts[result_type] += 1
         if result_type == "succeeded":
             self._add_usage(result)

@@ -14,10 +14,10 @@ import hashlib
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, Unpack
+from typing import Any, Protocol, TypeVar, Unpack
 
 from airflow.sdk import ObjectStoragePath
 
@@ -53,6 +53,8 @@ from airflow_batches.waiting import DEFAULT_MAX_POLL_ERRORS, GroupWait
 __all__ = ["ResultsService", "ServiceSource", "land_results"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _GZIP_LEVEL = 6  # most of level 9's ratio on JSON text at a fraction of its CPU
 _READ_BLOCK = 1 << 20
@@ -104,7 +106,9 @@ def land_results(
     """Land the results of one batch or a batch group under ``destination`` and return the manifest.
 
     :param hook: ``BatchHook`` (anything with ``get_service()``).
-    :param batch_ref: a batch id, a list of ids, or the ``BatchCreateOperator`` return value.
+    :param batch_ref: a batch id, a list of ids, or the ``BatchCreateOperator`` return value. A group with
+        resubmit ``rounds`` lands merged: one line per original request, its final one
+        (:mod:`airflow_batches.results.merge`).
     :param destination: a directory-like URI prefix or ``ObjectStoragePath``; each batch lands as
         ``<destination>/<batch_id>.jsonl`` or, with ``split_by_type``,
         ``<destination>/<batch_id>/<type>.jsonl`` (one file per result type the batch has).
@@ -124,6 +128,12 @@ def land_results(
     :param block_size: the storage write block (the multipart part size on S3).
     """
     _refuse_running_loop()
+    # Imported here: merge builds on this module's helpers.
+    from airflow_batches.results.merge import group_with_rounds, land_merged
+
+    group = group_with_rounds(batch_ref)
+    if group is not None:
+        return land_merged(hook, group, destination, **options)
     batch_ids = normalize_batch_ids(batch_ref)
     settings = check_options(options)
     base = _base_path(destination, settings.destination_conn_id)
@@ -158,17 +168,35 @@ def _land_batch(run: _Run, batch_id: str, label: str) -> _Landed:
     if existing and run.options.overwrite == "error":
         raise _exists_error(existing)
     if existing and run.options.overwrite == "skip" and len(existing) == len(targets):
-        try:
-            landed = _verify_existing(batch_id, targets, expected, run.options)
-        except ResultsStreamError as exc:
-            log.warning("%s: the existing files do not pass the checks (%s); landing again", label, exc)
-        else:
-            log.info("%s: already landed and checked, skipped: %s", label, [f["uri"] for f in landed.files])
+        landed = _kept_existing(batch_id, label, targets, expected, run.options)
+        if landed is not None:
             return landed
+    return _with_retries(run, label, lambda: _download(run, batch, expected, targets, label))
+
+
+def _kept_existing(
+    name: str,
+    label: str,
+    targets: dict[str | None, ObjectStoragePath],
+    expected: dict[str, int],
+    options: LandingSettings,
+) -> _Landed | None:
+    """The ``"skip"`` policy: the existing files when they pass the checks, else ``None`` (land again)."""
+    try:
+        landed = _verify_existing(name, targets, expected, options)
+    except ResultsStreamError as exc:
+        log.warning("%s: the existing files do not pass the checks (%s); landing again", label, exc)
+        return None
+    log.info("%s: already landed and checked, skipped: %s", label, [f["uri"] for f in landed.files])
+    return landed
+
+
+def _with_retries(run: _Run, label: str, fetch: Callable[[], T]) -> T:
+    """``fetch()`` (a whole download), again from the start after a broken stream, up to ``max_attempts``."""
     attempt = 1
     while True:
         try:
-            return _download(run, batch, expected, targets, label)
+            return fetch()
         except Exception as exc:
             if attempt >= run.options.max_attempts or not _retryable(exc):
                 raise
@@ -197,7 +225,7 @@ def _download(
     check = checker.check
     gzip_level = _GZIP_LEVEL if run.options.compression == "gzip" else None
     objects: dict[str | None, AtomicObject] = {}
-    try:
+    with _all_or_nothing(batch_id, targets, objects):
         for key, path in targets.items():
             objects[key] = AtomicObject(path, gzip_level=gzip_level, block_size=run.options.block_size)
         chunks = iter_line_chunks(
@@ -217,19 +245,7 @@ def _download(
                     _write_split(chunk, check, objects)
                 run.progress.add(len(chunk), sum(map(len, chunk)), label)
         checker.verify_counts(expected)
-        if run.options.overwrite == "error":
-            # Checked before downloading too; this closes most of the window in which another writer appears.
-            existing = [path for path in targets.values() if path.exists()]
-            if existing:
-                raise _exists_error(existing)
-        for obj in objects.values():
-            obj.commit()
-    except BaseException as exc:
-        for obj in objects.values():
-            obj.discard()
-        if isinstance(exc, OSError) and not isinstance(exc, DestinationExistsError):
-            raise DestinationWriteError(batch_id, [clean_uri(p) for p in targets.values()], exc) from exc
-        raise
+        _commit(run, targets, objects)
     log.info(
         "%s: landed %s (%s lines, %s bytes)",
         label,
@@ -237,7 +253,41 @@ def _download(
         f"{checker.lines:,}",
         f"{sum(obj.content_bytes for obj in objects.values()):,}",
     )
-    files = [
+    return _Landed(
+        files=file_entries(batch_id, objects), counts=dict(checker.counts), usage=dict(checker.usage)
+    )
+
+
+@contextlib.contextmanager
+def _all_or_nothing(
+    name: str, targets: dict[str | None, ObjectStoragePath], objects: dict[str | None, AtomicObject]
+) -> Iterator[None]:
+    """On any failure inside, discard every object being written; a storage error names the targets."""
+    try:
+        yield
+    except BaseException as exc:
+        for obj in objects.values():
+            obj.discard()
+        if isinstance(exc, OSError) and not isinstance(exc, DestinationExistsError):
+            raise DestinationWriteError(name, [clean_uri(p) for p in targets.values()], exc) from exc
+        raise
+
+
+def _commit(
+    run: _Run, targets: dict[str | None, ObjectStoragePath], objects: dict[str | None, AtomicObject]
+) -> None:
+    if run.options.overwrite == "error":
+        # Checked before downloading too; this closes most of the window in which another writer appears.
+        existing = [path for path in targets.values() if path.exists()]
+        if existing:
+            raise _exists_error(existing)
+    for obj in objects.values():
+        obj.commit()
+
+
+def file_entries(batch_id: str, objects: dict[str | None, AtomicObject]) -> list[FileEntry]:
+    """The manifest's entries for the objects just committed."""
+    return [
         FileEntry(
             batch_id=batch_id,
             uri=obj.uri,
@@ -248,7 +298,6 @@ def _download(
         )
         for key, obj in objects.items()
     ]
-    return _Landed(files=files, counts=dict(checker.counts), usage=dict(checker.usage))
 
 
 def _write_split(chunk: list[bytes], check: Any, objects: dict[str | None, AtomicObject]) -> None:

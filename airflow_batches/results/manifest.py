@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from airflow_batches.batch_ref import ResultCounts
 
-__all__ = ["FileEntry", "Manifest", "UsageTotals"]
+__all__ = ["FileEntry", "Manifest", "RoundEntry", "UsageTotals"]
 
 
 class FileEntry(TypedDict):
@@ -25,6 +25,15 @@ class UsageTotals(TypedDict):
     cache_read_input_tokens: int
 
 
+class RoundEntry(TypedDict):
+    """One resubmit round of a merged landing (``results/merge.py``): every line it had, final or not."""
+
+    batch_ids: list[str]
+    request_counts: list[int]
+    counts: ResultCounts
+    resubmitted: int  # requests this round sent again (0 for round 1)
+
+
 class Manifest(TypedDict):
     batch_ids: list[str]
     destination: str
@@ -34,3 +43,4 @@ class Manifest(TypedDict):
     bytes: int
     usage: UsageTotals
     duration_seconds: float
+    rounds: NotRequired[list[RoundEntry]]  # a group with resubmit rounds, landed merged

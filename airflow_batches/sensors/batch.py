@@ -22,6 +22,7 @@ from airflow_batches.batch_ref import (
     BatchSnapshot,
     batch_snapshot,
     format_counts,
+    group_in,
     group_of,
     normalize_batch_ids,
 )
@@ -113,7 +114,10 @@ class BatchSensor(BaseSensorOperator):
         return None if retry_later else snapshots
 
     def _finish(self, snapshots: list[BatchSnapshot]) -> BatchGroup:
-        group = group_of(snapshots, with_batches=True)
+        # A create operator's group with resubmit rounds: counted once per request, by its final result.
+        given = group_in(self.batch_id)
+        rounds = {"rounds": given["rounds"]} if given and given.get("rounds") else None
+        group = group_of(snapshots, rounds, with_batches=True)
         check_outcome(
             group["counts"],
             max_failure_ratio=self.max_failure_ratio,

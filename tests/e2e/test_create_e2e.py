@@ -102,8 +102,15 @@ def test_cancel_on_kill_cancels_the_batch_when_the_task_is_killed(run_dag: Any) 
 
 
 def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_path: Path) -> None:
-    """Input in object storage -> requests file -> batches -> deferrable sensor -> results -> table, cost."""
+    """Input in object storage -> requests file -> batches (deferred, with resubmit rounds) -> results ->
+    table, cost; the emulator fails some requests on their first submission (set at run time)."""
     from datetime import UTC, datetime
+
+    from airflow_batches.emulator.transient import draw
+
+    failing = [n for n in range(7) if draw(3, f"rec-{n}") < 0.3]
+    assert failing, "the draw must fail at least one request"
+    slow_emulator.set_faults(transient_errored_rate=0.3, transient_seed=3)
 
     day = datetime.now(UTC).date().isoformat()
     records = tmp_path / "input" / day / "records.jsonl"
@@ -123,7 +130,9 @@ def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_
     assert sorted(rows) == [f"rec-{n}" for n in range(7)]
     assert rows["rec-3"]["result_type"] == "succeeded" and rows["rec-3"]["text"].endswith("note 3")
     assert sum(int(row["output_tokens"]) for row in rows.values()) == tokens["output_tokens"]
-    assert slow_emulator.stats()["batches_created"] == 1
+    assert slow_emulator.stats()["batches_created"] == 2, "round 1, then one follow-up for the failures"
+    group = result.xcom["create_batches"]
+    assert group["rounds"][1]["resubmitted"] == len(failing)
 
 
 def test_cancel_and_delete_a_running_group(run_dag: Any, slow_emulator: Any) -> None:

@@ -17,9 +17,9 @@ def test_example_dags_parse_without_import_errors() -> None:
     assert [t.task_id for t in etl.topological_sort()] == [
         "build_requests",
         "create_batches",
-        "wait_for_batches",
         "land_results",
         "summarize",
     ]
+    assert etl.get_task("create_batches").resubmit_rounds == 2
     land = etl.get_task("land_results")
     assert land.destination.endswith("/results/{{ ds }}/")

@@ -132,3 +132,43 @@ def test_marking_a_deferred_task_failed_cancels_its_batch_and_a_rerun_submits_an
     services.airflow("tasks", "clear", dag_id, "-t", "create", "-y")
     assert services.final_state(dag_id) == "success", services.logs()
     assert emulator.stats()["batches_created"] == created_before + 2
+
+
+def test_a_worker_killed_while_waiting_for_a_follow_up_round_reattaches_to_every_round(
+    services: Services,
+) -> None:
+    """The emulator fails some requests on their first submission (set at run time); SIGKILL the task process
+    once round 2 was created; the retry reattaches to round 1 and round 2 and creates nothing."""
+    from airflow_batches.emulator.transient import draw
+
+    emulator: Any = services.emulator
+    failing = [n for n in range(12) if draw(5, f"killround-{n}") < 0.3]
+    assert failing, "the draw must fail at least one request for round 2 to exist"
+    emulator.set_faults(transient_errored_rate=0.3, transient_seed=5)
+    try:
+        created_before = emulator.stats()["batches_created"]
+        services.trigger_dag("e2e_kill_worker_rounds")
+
+        def running_pid_in_round_two() -> int | None:
+            rows = services.query(
+                "select pid from task_instance where dag_id = 'e2e_kill_worker_rounds' and state = 'running'"
+            )
+            created = emulator.stats()["batches_created"] - created_before
+            return rows[0][0] if rows and rows[0][0] and created >= 2 else None
+
+        pid = services.wait_for("the task to create round 2 and wait", running_pid_in_round_two)
+        time.sleep(1)  # let the ledger write (right after create returns) land
+        os.kill(pid, signal.SIGKILL)
+        assert services.final_state("e2e_kill_worker_rounds") == "success", services.logs()
+    finally:
+        emulator.set_faults(transient_errored_rate=0.0)
+    tries = dict(
+        services.query(
+            "select task_id, try_number from task_instance where dag_id = 'e2e_kill_worker_rounds'"
+        )
+    )
+    assert tries == {"create": 2}
+    assert emulator.stats()["batches_created"] == created_before + 2, "one batch per round, none twice"
+    newest = httpx.get(f"{emulator.base_url}/v1/messages/batches?limit=1", headers=emulator.headers).json()
+    (round_two,) = newest["data"]
+    assert round_two["request_counts"]["succeeded"] == len(failing), "round 2 resent the failures only"

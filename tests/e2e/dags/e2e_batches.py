@@ -70,10 +70,10 @@ class CrashOnFirstTryCreateOperator(_Create):
             raise RuntimeError("simulated worker crash after create, before deferring")
         return super().defer(**kwargs)
 
-    def execute_complete(self, context: Any, event: Any, group: Any = None) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: Any, group: Any = None, **kwargs: Any) -> dict[str, Any]:
         if self.crash_at == "resume" and context["ti"].try_number == 1:
             raise RuntimeError("simulated worker crash after the trigger fired")
-        return super().execute_complete(context, event, group=group)
+        return super().execute_complete(context, event, group=group, **kwargs)
 
 
 with DAG("e2e_split_group", schedule=None, start_date=START, catchup=False):
@@ -185,4 +185,70 @@ with DAG("e2e_distributed", schedule=None, start_date=START, catchup=False):
 
     ResumeCountingSensor.partial(task_id="sense", deferrable=True, poke_interval=2).expand(
         batch_id=batch_ids(submit.output)
+    )
+
+
+# --- resubmit rounds (tests/e2e/test_resubmit_e2e.py: an emulator failing requests transiently) ---------
+
+
+class CrashInRoundTwoOperator(_Create):
+    """Dies on its first try right after round 2 was created (and recorded), like a killed worker."""
+
+    def _wait(self, context: Any, hook: Any, group: Any, deadline: float | None) -> Any:
+        if len(group.get("rounds", [])) >= 2 and context["ti"].try_number == 1:
+            raise RuntimeError("simulated worker crash after round 2 was created")
+        return super()._wait(context, hook, group, deadline)
+
+
+with DAG("e2e_resubmit", schedule=None, start_date=START, catchup=False):
+
+    @task
+    def make_requests() -> list[dict[str, Any]]:
+        return requests(30, errored=2, prefix="xcom")
+
+    from_file = BatchCreateOperator(
+        task_id="from_file",
+        requests=OUTPUT + "/requests.jsonl",
+        max_requests_per_batch=15,
+        resubmit_rounds=2,
+        # Round 1 fails ~15% of requests; the policy judges the final results, where none failed.
+        max_failure_ratio=0.0,
+        deferrable=True,
+        poll_interval=0.5,
+    )
+    from_xcom = BatchCreateOperator(
+        task_id="from_xcom",
+        requests=make_requests(),
+        resubmit_rounds=2,
+        deferrable=False,
+        poll_interval=0.5,
+    )
+    BatchResultsOperator(task_id="land_file", batch_id=from_file.output, destination=OUTPUT + "/file/")
+    BatchResultsOperator(
+        task_id="land_xcom", batch_id=from_xcom.output, destination=OUTPUT + "/xcom/", split_by_type=True
+    )
+
+with DAG("e2e_resubmit_crash", schedule=None, start_date=START, catchup=False):
+    CrashInRoundTwoOperator(
+        task_id="create",
+        requests=requests(40, prefix="crash"),
+        max_requests_per_batch=25,
+        resubmit_rounds=2,
+        deferrable=True,
+        poll_interval=0.5,
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+    )
+
+with DAG("e2e_kill_worker_rounds", schedule=None, start_date=START, catchup=False):
+    # Run by the real scheduler with the emulator failing requests transiently; the test SIGKILLs the task
+    # process while it waits for round 2.
+    BatchCreateOperator(
+        task_id="create",
+        requests=requests(12, prefix="killround"),
+        resubmit_rounds=1,
+        deferrable=False,
+        poll_interval=1,
+        retries=1,
+        retry_delay=timedelta(seconds=1),
     )

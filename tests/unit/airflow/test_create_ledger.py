@@ -8,7 +8,7 @@ from typing import Any
 from ops_fakes import DictStore
 
 from airflow_batches import reattach as reattach_module
-from airflow_batches.reattach import LEDGER_KEY, CreateLedger, group_fingerprint
+from airflow_batches.reattach import LEDGER_KEY, CreateLedger, group_fingerprint, round_key
 
 PARTS = [("a" * 64, 3), ("b" * 64, 2)]
 
@@ -128,3 +128,16 @@ def test_a_stored_clock_that_is_not_a_number_starts_anew(monkeypatch: Any) -> No
     store.data[LEDGER_KEY] = {"fingerprint": fingerprint, "wait_started_at": True, "parts": []}
     monkeypatch.setattr(reattach_module, "_now", lambda: 7.0)
     assert CreateLedger.load(store, PARTS).deadline(3) == 10.0
+
+
+def test_each_resubmit_round_has_its_own_ledger_and_discard_forgets_them_all() -> None:
+    store = DictStore()
+    CreateLedger.load(store, PARTS).record(0, "msgbatch_one")
+    second = CreateLedger.load(store, [("d" * 64, 2)], key=round_key(2))
+    second.record(0, "msgbatch_two")
+    assert round_key(1) == LEDGER_KEY and round_key(2) != LEDGER_KEY
+    assert store.data[LEDGER_KEY]["parts"][0]["batch_id"] == "msgbatch_one", "round 2 left round 1 alone"
+    assert CreateLedger.load(store, [("d" * 64, 2)], key=round_key(2)).batch_id(0) == "msgbatch_two"
+    assert CreateLedger.load(store, [("e" * 64, 2)], key=round_key(2)).batch_id(0) is None, "other requests"
+    CreateLedger.discard(store, rounds=3)
+    assert store.data == {}

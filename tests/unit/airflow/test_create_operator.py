@@ -369,6 +369,11 @@ def test_on_kill_while_waiting_cancels_only_with_cancel_on_kill(
         ({"max_poll_errors": 0}, "max_poll_errors must be an integer >= 1, got 0"),
         ({"max_poll_errors": 2.5}, "max_poll_errors must be an integer >= 1, got 2.5"),
         ({"max_poll_errors": True}, "max_poll_errors must be an integer >= 1, got True"),
+        ({"resubmit_rounds": -1}, "resubmit_rounds must be a whole number >= 0, got -1"),
+        ({"resubmit_rounds": 1.5}, "resubmit_rounds must be a whole number >= 0"),
+        ({"resubmit_error_types": "api_error"}, "resubmit_error_types must be a list"),
+        ({"resubmit_error_types": ["invalid_request_error"]}, "fails the same way every time"),
+        ({"resubmit_rounds": 1, "wait_for_completion": False}, "resubmit_rounds needs wait_for_completion"),
     ],
 )
 def test_bad_arguments_fail_when_the_dag_is_parsed(kwargs: dict[str, Any], message: str) -> None:

@@ -128,6 +128,38 @@ def test_poke_accepts_the_create_operators_group(api: FakeAPI, reference: Any) -
     assert isinstance(done, PokeReturnValue) and done.xcom_value["counts"]["succeeded"] == 8
 
 
+def test_a_group_with_resubmit_rounds_counts_each_request_once_by_its_final_result(api: FakeAPI) -> None:
+    # Round 1: 4 requests, 1 errored transiently and 1 expired; round 2 resent those 2 and both succeeded.
+    api.script("msgbatch_a", batch_json("msgbatch_a", "ended", succeeded=2, errored=1, expired=1))
+    api.script("msgbatch_b", batch_json("msgbatch_b", "ended", total=2, succeeded=2))
+    zero = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+    group = {
+        "batch_ids": ["msgbatch_a", "msgbatch_b"],
+        "request_counts": [4, 2],
+        "total_requests": 4,
+        "rounds": [
+            {
+                "batch_ids": ["msgbatch_a"],
+                "request_counts": [4],
+                "resubmitted": 0,
+                "replaces": {"errored": 0, "expired": 0},
+                "counts": zero,
+            },
+            {
+                "batch_ids": ["msgbatch_b"],
+                "request_counts": [2],
+                "resubmitted": 2,
+                "replaces": {"errored": 1, "expired": 1},
+                "counts": zero,
+            },
+        ],
+    }
+    done = sensor(batch_id=json.dumps(group), max_failure_ratio=0.0).poke({})
+    assert isinstance(done, PokeReturnValue)
+    assert done.xcom_value["counts"] == {**zero, "succeeded": 4}
+    assert done.xcom_value["rounds"][0]["counts"]["errored"] == 1
+
+
 def test_poke_tolerates_transient_errors(api: FakeAPI, capfd: Any) -> None:
     api.script("msgbatch_a", 503, batch_json("msgbatch_a", "ended"))
     task = sensor()

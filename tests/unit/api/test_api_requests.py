@@ -244,3 +244,25 @@ def test_spooled_batch_is_a_plain_value(tmp_path: Path) -> None:
     assert str(tmp_path) in str(batch.path)
     batch.cleanup()
     batch.cleanup()  # idempotent
+
+
+def test_select_writes_only_the_chosen_requests_with_the_same_bytes(tmp_path: Path) -> None:
+    items = [line(request(f"r{n}", system="s" * n)) for n in range(6)]
+    [full] = spool_batches(items, spool_dir=tmp_path)
+    chosen = {"r1", "r4", "r5"}
+    parts = spool_batches(items, spool_dir=tmp_path, max_requests=2, select=chosen.__contains__)
+    assert [p.request_count for p in parts] == [2, 1]
+    sent = [r for p in parts for r in json.loads(p.path.read_bytes())["requests"]]
+    assert [r["custom_id"] for r in sent] == ["r1", "r4", "r5"]
+    body = full.path.read_bytes()
+    for part in parts:
+        for piece in part.path.read_bytes()[len(b'{"requests":[') : -2].split(b',{"custom_id"'):
+            encoded = piece if piece.startswith(b"{") else b'{"custom_id"' + piece
+            assert encoded in body, "each request is written exactly as in the full body"
+
+
+def test_select_still_validates_the_whole_input(tmp_path: Path) -> None:
+    items = [request("a"), {"custom_id": "b"}]
+    with pytest.raises(RequestValidationError, match="params"):
+        spool_batches(items, spool_dir=tmp_path, select={"a"}.__contains__)
+    assert list(tmp_path.iterdir()) == []

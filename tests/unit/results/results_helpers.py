@@ -17,6 +17,16 @@ from airflow_batches.api import BatchServiceAsync
 
 BASE_URL = "http://results.test"
 
+# Landing arguments refused before any request, and the message that names each (the landing and the
+# results operator refuse the same ones).
+BAD_LANDING_ARGUMENTS: list[tuple[dict[str, object], str]] = [
+    ({"destination": "relative/dir"}, "has no scheme"),
+    ({"destination": ""}, "destination must be a URI"),
+    ({"overwrite": "sometimes"}, "is not a policy"),
+    ({"compression": "zstd"}, "compression='zstd' is not supported"),
+    ({"max_attempts": 0}, "max_attempts must be a positive number"),
+]
+
 
 def result_line(
     custom_id: str, result_type: str = "succeeded", *, text: str = "ok", tokens: int = 3

@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from results_helpers import FakeAPI, make_lines, result_line
+from results_helpers import BAD_LANDING_ARGUMENTS, FakeAPI, make_lines, result_line
 
 from airflow_batches.api.errors import BatchNotEndedError, ResultsArchivedError, ResultsStreamError
 from airflow_batches.errors import (
@@ -328,14 +328,7 @@ def test_progress_is_logged(api: FakeAPI, tmp_path: Path, caplog: pytest.LogCapt
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [
-        ({"destination": "relative/dir"}, "has no scheme"),
-        ({"destination": ""}, "destination must be a URI"),
-        ({"overwrite": "sometimes"}, "is not a policy"),
-        ({"compression": "zstd"}, "compression='zstd' is not supported"),
-        ({"max_attempts": 0}, "max_attempts must be a positive number"),
-        ({"batch_ref": []}, "names no batch"),
-    ],
+    [*BAD_LANDING_ARGUMENTS, ({"batch_ref": []}, "names no batch")],
 )
 def test_bad_arguments_are_named_before_any_request(
     api: FakeAPI, tmp_path: Path, kwargs: dict[str, object], message: str

@@ -15,7 +15,7 @@ from airflow.sdk import DAG, Asset, AssetAlias, ObjectStoragePath
 from airflow.sdk.execution_time.context import OutletEventAccessors
 from airflow.utils.state import TaskInstanceState
 from openlineage.client.event_v2 import Dataset
-from results_helpers import FakeAPI, make_lines
+from results_helpers import BAD_LANDING_ARGUMENTS, FakeAPI, make_lines
 
 from airflow_batches.hooks import BatchHook
 from airflow_batches.operators import BatchResultsOperator
@@ -54,11 +54,7 @@ def test_batch_id_and_destination_are_templated() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"destination": "relative/dir"}, "has no scheme"),
-        ({"destination": ""}, "destination must be a URI"),
-        ({"overwrite": "sometimes"}, "is not a policy"),
-        ({"compression": "zstd"}, "compression='zstd' is not supported"),
-        ({"max_attempts": 0}, "max_attempts must be a positive number"),
+        *BAD_LANDING_ARGUMENTS,
         ({"wait_timeout": float("nan")}, "wait_timeout must be a number of seconds > 0"),
         ({"wait_timeout": True}, "wait_timeout must be a number of seconds > 0"),
     ],
