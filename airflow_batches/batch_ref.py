@@ -9,6 +9,7 @@ only here (:func:`new_group`, :func:`group_of`), so every operator returns the s
      "counts": {"processing", "succeeded", "errored", "canceled", "expired"},   # summed over the batches
      # the create operator adds:
      "request_counts": [n per batch], "total_requests": N, "fingerprint": "<sha256>",
+     "cost": CostReport | None,   # after waiting, with report_cost
      # ... and with resubmit_rounds > 0 (batch_ids and request_counts then cover every round, counts
      # count each original request once by its final result):
      "rounds": [{"batch_ids", "request_counts", "resubmitted", "replaces", "counts"}, ...],
@@ -26,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
 from airflow_batches.api.models import COUNT_KEYS, MessageBatch
+from airflow_batches.cost.usage_cost import CostReport
 from airflow_batches.errors import BatchRefError
 
 __all__ = [
@@ -105,6 +107,7 @@ class BatchGroup(TypedDict):
     total_requests: NotRequired[int]
     fingerprint: NotRequired[str]
     batches: NotRequired[list[BatchSnapshot]]
+    cost: NotRequired[CostReport | None]
     rounds: NotRequired[list[RoundRecord]]
 
 

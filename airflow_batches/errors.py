@@ -9,6 +9,7 @@ while the DAG file is parsed or an argument is read, before anything is paid for
     AirflowFailException                                  [fail]
     ├── BatchRequestsInvalidError    the requests break the API's rules; nothing was sent
     ├── BatchCreateAmbiguousError    create may have made a batch whose id never arrived
+    ├── BatchBudgetExceededError     the plan may cost more than ``max_cost_usd``; nothing was sent
     ├── RequestSourceError           the create operator's ``requests`` cannot be read
     ├── BatchOutcomeError            ended batches break the outcome policy (too many failed requests, ...)
     ├── BatchAccessError             a batch cannot be read: key, permission, unknown id, bad request
@@ -52,6 +53,7 @@ __all__ = [
     "AmbiguousCreateError",
     "BatchAPIError",
     "BatchAccessError",
+    "BatchBudgetExceededError",
     "BatchCreateAmbiguousError",
     "BatchMissingError",
     "BatchNotEndedError",
@@ -84,6 +86,10 @@ class BatchRequestsInvalidError(AirflowFailException):
 
 class BatchCreateAmbiguousError(AirflowFailException):
     """``create`` may have made a batch whose id never arrived; retrying on its own could pay twice."""
+
+
+class BatchBudgetExceededError(AirflowFailException):
+    """The plan's upper bound is above ``max_cost_usd``, or a model has no price; nothing was sent."""
 
 
 class RequestSourceError(AirflowFailException):

@@ -138,8 +138,11 @@ def worker(method: str, input_path: str, base_url: str, api_key: str) -> dict[st
     }
 
 
-def measure(method: str, input_path: Path, base_url: str, api_key: str) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", method, str(input_path), base_url, api_key]
+def measure(
+    method: str, input_path: Path, base_url: str, api_key: str, *, script: str = __file__
+) -> dict[str, Any]:
+    """Run ``script --worker method ...`` in a subprocess and return the figures it printed."""
+    command = [sys.executable, script, "--worker", method, str(input_path), base_url, api_key]
     done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
     if done.returncode != 0:
         raise RuntimeError(f"{method} failed:\n{done.stderr[-3000:]}")

@@ -5,13 +5,14 @@ Each day:
 1. ``build_requests`` reads that day's input records ``{base}/input/{ds}/records.jsonl`` (one JSON object per
    line: ``{"id": ..., "text": ...}``) and writes one Messages request per record next to it, as
    ``requests.jsonl``, streaming line by line.
-2. ``create_batches`` submits that file (validated and split into batches as needed) and waits in the
+2. ``create_batches`` checks that the file's requests cannot cost more than ``AIRFLOW_BATCHES_MAX_COST_USD``
+   (default $25) at batch prices, submits them (validated and split into batches as needed) and waits in the
    triggerer (deferrable); requests that come back errored for a reason a second try fixes (overloaded,
    api, rate-limit, timeout errors) or expired are sent again, up to two follow-up rounds
    (``resubmit_rounds=2``).
 3. ``land_results`` streams one final line per request (the last round's) to ``{base}/results/{ds}/``.
 4. ``summarize`` turns the results into ``table.csv`` (custom_id, result type, text, tokens) and
-   ``summary.json`` (token totals and an estimated cost at the batch discount).
+   ``summary.json`` (token totals and the cost at batch prices, both from the landing's manifest).
 
 ``{base}`` is the Airflow Variable ``airflow_batches_base`` if set, else ``$AIRFLOW_BATCHES_BASE``, else a
 folder in ``$AIRFLOW_HOME``; any object storage URI works (``file://``, ``s3://bucket/prefix``, ...).
@@ -40,14 +41,8 @@ BASE = "{{ var.value.get('airflow_batches_base', '" + DEFAULT_BASE + "') }}"
 MODEL = os.environ.get("AIRFLOW_BATCHES_MODEL", "claude-haiku-4-5")
 POLL_INTERVAL = float(os.environ.get("AIRFLOW_BATCHES_POLL_INTERVAL", "300"))
 
-# USD per million tokens (input, output) at list price, from https://www.anthropic.com/pricing (check it:
-# prices change). The Batches API bills 50% of these. Cache writes/reads are billed at 1.25x / 0.1x input.
-PRICES_PER_MTOK = {
-    "claude-opus-4-5": (5.00, 25.00),
-    "claude-sonnet-4-5": (3.00, 15.00),
-    "claude-haiku-4-5": (1.00, 5.00),
-}
-BATCH_DISCOUNT = 0.5
+# The most the daily batch may cost (input plus every max_tokens, at batch prices) before it is sent.
+MAX_COST_USD = float(os.environ.get("AIRFLOW_BATCHES_MAX_COST_USD", "25"))
 
 
 def build_request(record: Mapping[str, Any], model: str) -> dict[str, Any]:
@@ -83,24 +78,6 @@ def iter_result_rows(lines: Iterator[bytes]) -> Iterator[dict[str, Any]]:
             "cache_creation_input_tokens": int(usage.get("cache_creation_input_tokens") or 0),
             "cache_read_input_tokens": int(usage.get("cache_read_input_tokens") or 0),
         }
-
-
-def estimate_cost(rows_by_model: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
-    """Estimated USD at the batch discount per model; unknown models are listed, not guessed."""
-    total, unpriced = 0.0, []
-    for model, tokens in rows_by_model.items():
-        price = PRICES_PER_MTOK.get(model)
-        if price is None:
-            unpriced.append(model)
-            continue
-        input_price, output_price = price
-        total += (
-            tokens["input_tokens"] * input_price
-            + tokens["cache_creation_input_tokens"] * input_price * 1.25
-            + tokens["cache_read_input_tokens"] * input_price * 0.1
-            + tokens["output_tokens"] * output_price
-        ) / 1_000_000
-    return {"estimated_usd": round(total * BATCH_DISCOUNT, 6), "unpriced_models": sorted(unpriced)}
 
 
 with DAG(
@@ -141,6 +118,7 @@ with DAG(
     create = BatchCreateOperator(
         task_id="create_batches",
         requests=requests_uri,
+        max_cost_usd=MAX_COST_USD,
         deferrable=True,
         poll_interval=POLL_INTERVAL,
         resubmit_rounds=2,
@@ -157,7 +135,6 @@ with DAG(
     @task
     def summarize(manifest: dict[str, Any], base: str, ds: str | None = None) -> dict[str, Any]:
         out = ObjectStoragePath(f"{base}/results/{ds}")
-        tokens_by_model: dict[str, dict[str, int]] = {}
         types: dict[str, int] = {}
         fields = [
             "custom_id",
@@ -178,18 +155,16 @@ with DAG(
                     for row in iter_result_rows(lines):
                         writer.writerow(row)
                         types[row["result_type"]] = types.get(row["result_type"], 0) + 1
-                        if row["model"]:
-                            totals = tokens_by_model.setdefault(row["model"], dict.fromkeys(fields[4:], 0))
-                            for key in fields[4:]:
-                                totals[key] += row[key]
             table.flush()
             table.detach()
+        cost = manifest["cost"]  # at batch prices, from the usage the results reported
         summary = {
             "date": ds,
             "batch_ids": manifest["batch_ids"],
             "result_types": types,
-            "tokens_by_model": tokens_by_model,
-            **estimate_cost(tokens_by_model),
+            "tokens_by_model": {model: c["usage"] for model, c in cost["by_model"].items()},
+            "cost_usd": cost["usd"],  # None when a model has no price (see unpriced_models)
+            "unpriced_models": cost["unpriced_models"],
             "table": str(out / "table.csv"),
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2))

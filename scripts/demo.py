@@ -167,7 +167,9 @@ def report(console: Console, workdir: Path, day: date) -> None:
         console.say(
             f"[demo] {model}: {tokens['input_tokens']} input / {tokens['output_tokens']} output tokens"
         )
-    console.say(f"[demo] estimated cost at the batch discount: ${summary['estimated_usd']:.6f}")
+    cost = summary["cost_usd"]
+    shown = f"${cost:.6f}" if cost is not None else f"unknown (no price for {summary['unpriced_models']})"
+    console.say(f"[demo] cost at batch prices: {shown}")
 
 
 def positive_int(text: str) -> int:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
 __all__ = [
+    "COUNTED_FIELDS",
     "COUNT_KEYS",
     "RESULT_TYPES",
     "ContentBlock",
@@ -31,6 +32,7 @@ __all__ = [
     "MessageBatchResult",
     "MessageBatchSucceededResult",
     "MessageBatchUnknownResult",
+    "MessageTokensCount",
     "ProcessingStatus",
     "RedactedThinkingBlock",
     "TextBlock",
@@ -81,6 +83,28 @@ class MessageBatch(APIModel):
 class DeletedMessageBatch(APIModel):
     id: str
     type: Literal["message_batch_deleted"] = "message_batch_deleted"
+
+
+# The body fields ``POST /v1/messages/count_tokens`` takes: a Messages request without the generation
+# settings; anything else is a 400 "Extra inputs are not permitted".
+COUNTED_FIELDS: tuple[str, ...] = (
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "output_config",
+    "cache_control",
+    "context_management",
+    "mcp_servers",
+)
+
+
+class MessageTokensCount(APIModel):
+    """The answer of ``POST /v1/messages/count_tokens``."""
+
+    input_tokens: int
 
 
 class MessageBatchPage(APIModel):

@@ -89,10 +89,12 @@ _PARAM_RULES = (
 
 @dataclass(frozen=True, slots=True)
 class EncodedRequest:
-    """One valid request as compact JSON bytes, ready to go into a body."""
+    """One valid request as compact JSON bytes, ready to go into a body (plus what a cost plan needs)."""
 
     custom_id: str
     data: bytes
+    model: str
+    max_tokens: int
 
 
 class RequestEncoder:
@@ -196,7 +198,7 @@ class RequestEncoder:
                 **where,
             )
             return None
-        return EncodedRequest(custom_id, data)
+        return EncodedRequest(custom_id, data, params["model"], params["max_tokens"])
 
     def _check_custom_id(self, request: Mapping[Any, Any], where: dict[str, Any]) -> str | None:
         fix = "use 1-64 characters from a-z, A-Z, 0-9, '_' and '-', unique within the input"
@@ -360,6 +362,7 @@ def spool_batches(
     default_model: str | None = None,
     spool_dir: str | os.PathLike[str] | None = None,
     max_problems: int = MAX_PROBLEMS_SHOWN,
+    observe: Callable[[EncodedRequest], None] | None = None,
     select: Callable[[str], bool] | None = None,
 ) -> list[SpooledBatch]:
     """Validate ``items`` and write them as one or more ready-to-send batch bodies, in one pass.
@@ -368,6 +371,7 @@ def spool_batches(
     lines are skipped but counted). A new batch starts whenever the next request would exceed
     ``max_requests`` or ``max_bytes`` (measured on the whole body). Raises ``RequestValidationError`` with
     every problem found (and leaves no file behind) if any request breaks a rule or there is none.
+    ``observe`` is called with every request written (e.g. to tally a cost plan in the same pass).
 
     ``select`` (a predicate on ``custom_id``) writes only the requests it accepts, encoded exactly as in a
     full run (a resubmit round sends the same bytes again); the whole input is still validated.
@@ -406,6 +410,8 @@ def spool_batches(
             if current is None:
                 current = _SpoolFile(spool_dir)
             current.add(encoded)
+            if observe is not None:
+                observe(encoded)
         if current is not None:
             batches.append(current.finish())
             current = None

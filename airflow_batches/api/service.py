@@ -30,10 +30,17 @@ from .errors import (
     ValidationProblem,
 )
 from .jsonl import aiter_lines_exact
-from .models import DeletedMessageBatch, MessageBatch, MessageBatchIndividualResponse, MessageBatchPage
+from .models import (
+    DeletedMessageBatch,
+    MessageBatch,
+    MessageBatchIndividualResponse,
+    MessageBatchPage,
+    MessageTokensCount,
+)
 from .pagination import BatchPager
 from .requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, SpooledBatch, spool_batches
 from .retry import RetryPolicy
+from .token_count import count_tokens_body
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -50,6 +57,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
 MAX_LIST_LIMIT = 1000
 
 _BATCHES_PATH = "v1/messages/batches"
+_COUNT_TOKENS_PATH = "v1/messages/count_tokens"
 _BATCH_ID = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _SNIPPET_CHARS = 200
 
@@ -202,6 +210,15 @@ class BatchServiceAsync:
         """Delete an ended batch (cancel an unfinished one first)."""
         response = await self._session.request("DELETE", self._batch_url(batch_id))
         return _parse(DeletedMessageBatch, response)
+
+    async def count_tokens(self, params: Mapping[str, Any]) -> int:
+        """Input tokens of one Messages request (``POST /v1/messages/count_tokens``: free, nothing is made).
+
+        ``params`` is a batch request's params; fields the endpoint does not take are left out.
+        """
+        url = self._session.url_for(_COUNT_TOKENS_PATH)
+        response = await self._session.request("POST", url, content=count_tokens_body(params))
+        return _parse(MessageTokensCount, response).input_tokens
 
     def list(
         self, limit: int | None = None, before_id: str | None = None, after_id: str | None = None

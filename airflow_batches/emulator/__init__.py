@@ -104,7 +104,8 @@ Admin endpoints (not part of the real API; no auth; JSON in and out)
 ``GET /_emulator/stats``
     ``batches_created`` (ever, since start or reset), ``batches_stored``,
     ``requests`` per operation (``create``, ``retrieve``, ``list``, ``cancel``,
-    ``delete``, ``results``, ``other``), ``faults_injected``, ``results_cut``.
+    ``delete``, ``results``, ``count_tokens``, ``other``), ``faults_injected``,
+    ``results_cut``.
 
 Per-request switches: ``params.metadata.emulator``
 --------------------------------------------------
@@ -136,7 +137,10 @@ The fake model
 The reply is one text block echoing the text of the last ``user`` message (a string, or its ``text``
 blocks joined). Tokens are one per 4 characters, rounded up, at least 1: ``input_tokens`` counts every
 message and the system prompt; a reply over ``max_tokens`` is cut to ``4 * max_tokens`` characters with
-``stop_reason: "max_tokens"``. ``usage.service_tier`` is ``"batch"``. Message ids derive from batch id +
+``stop_reason: "max_tokens"``. ``usage.service_tier`` is ``"batch"``.
+``POST /v1/messages/count_tokens`` counts a request's input the same way, so it returns exactly the
+``input_tokens`` its batch result will report (unknown top-level fields are a 400, as in the API: the
+generation settings such as ``max_tokens`` are not accepted there). Message ids derive from batch id +
 custom_id, so downloading results twice gives identical bytes. Results come in reverse input order (match
 by ``custom_id``).
 

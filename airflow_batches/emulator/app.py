@@ -7,7 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from airflow_batches.emulator import admin_routes, api_routes
+from airflow_batches.emulator import admin_routes, api_routes, count_tokens_route
 from airflow_batches.emulator.gate import ApiGate
 from airflow_batches.emulator.responses import EmulatorError, error_response, request_id_of
 from airflow_batches.emulator.settings import FaultSettings, ServerSettings
@@ -38,6 +38,7 @@ def create_app(settings: ServerSettings | None = None, faults: FaultSettings | N
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.emulator = state
     app.include_router(api_routes.router)
+    app.include_router(count_tokens_route.router)
     app.include_router(admin_routes.router)
     app.add_exception_handler(EmulatorError, _emulator_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -12,7 +12,7 @@ from typing import Any
 from airflow_batches.api.models import CacheCreation, Message, TextBlock, Usage
 from airflow_batches.emulator.ids import derived_id
 
-__all__ = ["CHARS_PER_TOKEN", "reply", "text_of"]
+__all__ = ["CHARS_PER_TOKEN", "input_tokens", "reply", "text_of"]
 
 CHARS_PER_TOKEN = 4
 
@@ -34,13 +34,17 @@ def _tokens(characters: int) -> int:
     return max(1, -(-characters // CHARS_PER_TOKEN))
 
 
+def input_tokens(params: dict[str, Any]) -> int:
+    """The prompt's tokens: every message's text and the system prompt (what usage and count_tokens say)."""
+    prompt_chars = sum(len(text_of(message["content"])) for message in params["messages"])
+    return _tokens(prompt_chars + len(text_of(params.get("system"))))
+
+
 def reply(params: dict[str, Any], *, batch_id: str, custom_id: str) -> Message:
     """The message the fake model answers to one request's (already validated) ``params``."""
     messages: list[dict[str, Any]] = params["messages"]
     last_user = next((message for message in reversed(messages) if message["role"] == "user"), None)
     text = text_of(last_user["content"]) if last_user else ""
-    prompt_chars = sum(len(text_of(message["content"])) for message in messages)
-    prompt_chars += len(text_of(params.get("system")))
     max_tokens: int = params["max_tokens"]
     stop_reason = "end_turn"
     if _tokens(len(text)) > max_tokens:
@@ -52,7 +56,7 @@ def reply(params: dict[str, Any], *, batch_id: str, custom_id: str) -> Message:
         content=[TextBlock(text=text)],
         stop_reason=stop_reason,
         usage=Usage(
-            input_tokens=_tokens(prompt_chars),
+            input_tokens=input_tokens(params),
             output_tokens=min(_tokens(len(text)), max_tokens),
             cache_creation_input_tokens=0,
             cache_read_input_tokens=0,

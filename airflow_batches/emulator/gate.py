@@ -31,6 +31,8 @@ _API_PATH = re.compile(r"^/v1/messages/batches(?:/(?P<id>[^/]+)(?:/(?P<action>ca
 
 def operation_of(method: str, path: str) -> Operation | None:
     """Which batch operation a request is, or None for anything else."""
+    if path.rstrip("/") == "/v1/messages/count_tokens":
+        return "count_tokens" if method == "POST" else None
     match = _API_PATH.match(path)
     if match is None:
         return None

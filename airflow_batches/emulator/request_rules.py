@@ -16,6 +16,7 @@ __all__ = [
     "RequestKind",
     "RequestProblem",
     "custom_id_problem",
+    "messages_problem",
     "params_problem",
     "request_kind",
 ]
@@ -67,7 +68,7 @@ def custom_id_problem(value: object) -> str | None:
     return None
 
 
-def _messages_problem(messages: object) -> str | None:
+def messages_problem(messages: object) -> str | None:
     if not isinstance(messages, list):
         return "params.messages: Input should be a valid list"
     if not messages:
@@ -103,7 +104,7 @@ def params_problem(params: object) -> str | None:
     system = params.get("system")
     if system is not None and not isinstance(system, str | list):
         return "params.system: Input should be a valid string or a list of text blocks"
-    return _messages_problem(params["messages"])
+    return messages_problem(params["messages"])
 
 
 def _switch(params: dict[str, Any]) -> RequestKind:

@@ -20,7 +20,7 @@ __all__ = [
     "ServerSettings",
 ]
 
-Operation = Literal["create", "retrieve", "list", "cancel", "delete", "results"]
+Operation = Literal["create", "retrieve", "list", "cancel", "delete", "results", "count_tokens"]
 OPERATIONS: tuple[Operation, ...] = get_args(Operation)
 
 FaultStatus = Literal[429, 500, 504, 529]

@@ -13,7 +13,11 @@ Flow of one try:
 5. With ``resubmit_rounds``: the ended round's results are streamed to find the requests worth sending again
    (``operators/resubmit.py``); they are spooled again from the original input (same bytes), created under
    that round's ledger and waited for (steps 2-4), up to ``resubmit_rounds`` times.
-6. The partial-failure policy (``airflow_batches.outcome``) judges the final results; the group is returned.
+6. The partial-failure policy (``airflow_batches.outcome``) judges the final results; the group is returned
+   (with ``report_cost``, with the cost of the usage every round's results report).
+
+``dry_run`` stops after step 1 and returns the plan (``operators/cost_plan.py``); ``max_cost_usd`` checks the
+plan of each round's batches between steps 1 and 2 (and 5 and 2), before anything of it is sent.
 """
 
 from __future__ import annotations
@@ -30,13 +34,21 @@ from airflow_batches.api.errors import (
     NotFoundError,
     RequestValidationError,
 )
-from airflow_batches.api.requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, SpooledBatch, spool_batches
+from airflow_batches.api.requests import (
+    MAX_BATCH_BYTES,
+    MAX_REQUESTS_PER_BATCH,
+    SpooledBatch,
+    spool_batches,
+)
 from airflow_batches.api.retry import is_transient
 from airflow_batches.batch_ref import BatchGroup, BatchSnapshot, batch_snapshot, group_of, new_group
+from airflow_batches.cost.input_tokens import DEFAULT_COUNT_CONCURRENCY
+from airflow_batches.cost.tally import DEFAULT_SAMPLE_SIZE, RequestTally
 from airflow_batches.errors import BatchCreateAmbiguousError, BatchRequestsInvalidError
 from airflow_batches.events import validate_event
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.operators.cancelling import cancel_unfinished
+from airflow_batches.operators.cost_plan import reported_cost, validate_cost_settings
 from airflow_batches.operators.request_source import as_literal, describe_source, iter_request_items
 from airflow_batches.operators.resubmit import (
     DEFAULT_RESUBMIT_ERROR_TYPES,
@@ -93,11 +105,23 @@ class BatchCreateOperator(BaseOperator):
     :param resubmit_error_types: the error types worth a second try (default overloaded, api, rate-limit
         and timeout errors); ``invalid_request_error``, ``authentication_error`` and ``permission_error``
         are refused.
+    :param dry_run: validate and split as a real run does, send no batch, and return the plan: batches,
+        requests, per model the input tokens, the sum of ``max_tokens`` and the cost range at batch prices.
+    :param max_cost_usd: fail before anything is sent when the plan's maximum (input plus every request
+        using all of its ``max_tokens``) is above this many US dollars, or a model has no price.
+    :param prices: ``{model: {"input": ..., "output": ..., "cache_write": ..., "cache_read": ...}}`` in USD
+        per million tokens at batch prices, over the package's table (``airflow_batches.cost.prices``).
+    :param count_tokens: count input tokens with the API's free ``count_tokens`` endpoint for a plan (a
+        deterministic sample of ``count_sample_size`` requests per model, scaled by bytes); ``False``
+        estimates them locally without any request.
+    :param report_cost: once the batches have ended, read their results (not stored) and add the cost of
+        the usage they report to the return value as ``cost``.
 
     Returns the batch group (``batch_ids``, ``request_counts``, ``total_requests``, ``fingerprint``,
     ``processing_status``, ``counts``; with ``resubmit_rounds`` also ``rounds``, ``batch_ids`` then being
-    every round's batches and ``counts`` each request once by its final result), which ``BatchSensor`` and
-    ``BatchResultsOperator`` accept unchanged.
+    every round's batches and ``counts`` each request once by its final result; ``cost`` after waiting with
+    ``report_cost``), which ``BatchSensor`` and ``BatchResultsOperator`` accept unchanged; with ``dry_run``
+    the plan instead.
     """
 
     template_fields: Sequence[str] = ("requests", "default_model")
@@ -120,6 +144,13 @@ class BatchCreateOperator(BaseOperator):
         max_requests_per_batch: int = MAX_REQUESTS_PER_BATCH,
         max_bytes_per_batch: int = MAX_BATCH_BYTES,
         max_poll_errors: int = DEFAULT_MAX_POLL_ERRORS,
+        dry_run: bool = False,
+        max_cost_usd: float | None = None,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
+        count_tokens: bool = True,
+        count_sample_size: int = DEFAULT_SAMPLE_SIZE,
+        count_concurrency: int = DEFAULT_COUNT_CONCURRENCY,
+        report_cost: bool = True,
         resubmit_rounds: int = 0,
         resubmit_error_types: Sequence[str] = DEFAULT_RESUBMIT_ERROR_TYPES,
         **kwargs: Any,
@@ -143,6 +174,11 @@ class BatchCreateOperator(BaseOperator):
                 f"max_bytes_per_batch must be between 1 and {MAX_BATCH_BYTES}, got {max_bytes_per_batch!r}"
             )
         validate_policy(max_failure_ratio, on_all_canceled)
+        self.cost = validate_cost_settings(
+            max_cost_usd, prices, count_tokens, count_sample_size, count_concurrency
+        )
+        self.plan_only = dry_run  # not ``self.dry_run``: BaseOperator.dry_run() is a method
+        self.report_cost = report_cost
         self.requests = as_literal(requests)
         self.conn_id = conn_id
         self.default_model = default_model
@@ -164,8 +200,10 @@ class BatchCreateOperator(BaseOperator):
     def hook(self) -> BatchHook:
         return BatchHook(anthropic_conn_id=self.conn_id)
 
-    def execute(self, context: Context) -> BatchGroup:
+    def execute(self, context: Context) -> BatchGroup | dict[str, Any]:
         hook = self.hook
+        if self.plan_only:
+            return self._dry_run(hook)
         group, ledger = self._submit(context, hook)
         if self.resubmit_rounds:
             group = first_round(group)
@@ -287,9 +325,16 @@ class BatchCreateOperator(BaseOperator):
             self.log.warning("Task killed; cancelling batches %s (cancel_on_kill=True).", self._batch_ids)
             cancel_unfinished(self.hook, self._batch_ids)
 
+    def _dry_run(self, hook: BatchHook) -> dict[str, Any]:
+        tally = self.cost.tally()
+        with contextlib.ExitStack() as stack:
+            plan = self.cost.plan(hook, self._spool(stack, tally=tally), tally)
+        self.log.info("Dry run: nothing was sent; the plan is the return value.")
+        return plan
+
     def _submit(self, context: Context, hook: BatchHook) -> tuple[BatchGroup, CreateLedger]:
         with contextlib.ExitStack() as stack:
-            spooled = self._spool(stack)
+            spooled = self._spool(stack, check_budget_with=hook)
             ledger, batch_ids = self._create_all(context, hook, spooled, round_number=1)
             group = new_group(
                 batch_ids,
@@ -303,7 +348,7 @@ class BatchCreateOperator(BaseOperator):
     ) -> tuple[list[str], list[int]]:
         """Create the batches of a follow-up round: the chosen requests, read again from the input."""
         with contextlib.ExitStack() as stack:
-            spooled = self._spool(stack, select=custom_ids.__contains__)
+            spooled = self._spool(stack, select=custom_ids.__contains__, check_budget_with=hook)
             _, batch_ids = self._create_all(context, hook, spooled, round_number=round_number)
             return batch_ids, [p.request_count for p in spooled]
 
@@ -341,10 +386,21 @@ class BatchCreateOperator(BaseOperator):
         return True
 
     def _spool(
-        self, stack: contextlib.ExitStack, select: Callable[[str], bool] | None = None
+        self,
+        stack: contextlib.ExitStack,
+        select: Callable[[str], bool] | None = None,
+        *,
+        tally: RequestTally | None = None,
+        check_budget_with: BatchHook | None = None,
     ) -> list[SpooledBatch]:
-        """Validate and spool the input, writing only the ``select``-ed requests; files go with ``stack``."""
+        """Validate and spool the input, writing only the ``select``-ed requests; files go with ``stack``.
+
+        With ``check_budget_with`` (the hook) and ``max_cost_usd``, the plan of what was spooled must fit the
+        budget; ``tally`` collects what a plan needs.
+        """
         source = describe_source(self.requests)
+        if check_budget_with is not None and self.cost.budget is not None:
+            tally = self.cost.tally()
         try:
             spooled = spool_batches(
                 iter_request_items(self.requests),
@@ -352,6 +408,7 @@ class BatchCreateOperator(BaseOperator):
                 max_bytes=self.max_bytes_per_batch,
                 default_model=self.default_model,
                 select=select,
+                observe=tally,
             )
         except RequestValidationError as exc:
             raise BatchRequestsInvalidError(f"The requests from {source} are invalid. {exc}") from None
@@ -364,6 +421,8 @@ class BatchCreateOperator(BaseOperator):
             len(spooled),
             ", ".join(f"{p.request_count} requests / {p.nbytes} bytes" for p in spooled),
         )
+        if check_budget_with is not None and tally is not None:
+            self.cost.check_budget(check_budget_with, spooled, tally)
         return spooled
 
     def _create_part(self, hook: BatchHook, ledger: CreateLedger, index: int, part: SpooledBatch) -> str:
@@ -401,4 +460,6 @@ class BatchCreateOperator(BaseOperator):
             batch_ids=list(group["batch_ids"]),
         )
         CreateLedger.discard(context.get("task_state_store"), rounds=1 + self.resubmit_rounds)
+        if self.report_cost:
+            group["cost"] = reported_cost(self.hook, list(group["batch_ids"]), self.cost.table)
         return group

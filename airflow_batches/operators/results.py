@@ -12,7 +12,7 @@ The destination is declared as an Airflow Asset outlet:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
@@ -57,6 +57,9 @@ class BatchResultsOperator(BaseOperator):
     :param max_attempts: downloads per batch when the stream breaks.
     :param asset_alias: the name of the ``AssetAlias`` used for a templated destination.
     :param emit_asset: declare the destination as an outlet at all.
+    :param prices: ``{model: {"input": ..., "output": ..., "cache_write": ..., "cache_read": ...}}`` in USD
+        per million tokens at batch prices, over the package's table (``airflow_batches.cost.prices``), for
+        the manifest's ``cost``. Checked when the DAG is parsed.
     """
 
     template_fields: Sequence[str] = ("batch_id", "destination")
@@ -77,6 +80,7 @@ class BatchResultsOperator(BaseOperator):
         max_attempts: int = 3,
         asset_alias: str | None = None,
         emit_asset: bool = True,
+        prices: Mapping[str, Mapping[str, float]] | None = None,
         **kwargs: Any,
     ) -> None:
         # Checked now, when the DAG is parsed, like the create operator's arguments.
@@ -88,6 +92,7 @@ class BatchResultsOperator(BaseOperator):
             "wait": wait,
             "wait_timeout": wait_timeout,
             "max_attempts": max_attempts,
+            "prices": prices,
         }
         check_options(self.options)
         if isinstance(destination, str) and not _is_templated(destination):

@@ -10,16 +10,10 @@ import json
 from typing import Any
 
 from airflow_batches.api.models import RESULT_TYPES
+from airflow_batches.cost.usage_cost import USAGE_FIELDS
 from airflow_batches.errors import ResultsCheckError, ResultsCountMismatchError
 
 __all__ = ["USAGE_FIELDS", "ResultChecker"]
-
-USAGE_FIELDS: tuple[str, ...] = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
 
 _loads = json.loads
 
@@ -33,6 +27,8 @@ class ResultChecker:
         self.last_custom_id = ""  # of the line checked last (the merged landing matches rounds by it)
         self.counts: dict[str, int] = dict.fromkeys(RESULT_TYPES, 0)
         self.usage: dict[str, int] = dict.fromkeys(USAGE_FIELDS, 0)
+        # The same sums per ``message.model``, for the cost at each model's price.
+        self.usage_by_model: dict[str, dict[str, int]] = {}
         # One string per request: 100k ids of up to 64 chars is a few MB, bounded by the batch size limit.
         self._seen: set[str] = set()
 
@@ -73,10 +69,15 @@ class ResultChecker:
         except (KeyError, TypeError):
             raise self._bad_line(None, "a succeeded result without result.message.usage") from None
         totals = self.usage
+        model = str(result["message"].get("model") or "unknown")
+        per_model = self.usage_by_model.get(model)
+        if per_model is None:
+            per_model = self.usage_by_model[model] = dict.fromkeys(USAGE_FIELDS, 0)
         for field in USAGE_FIELDS:
             value = usage.get(field)
             if isinstance(value, int):
                 totals[field] += value
+                per_model[field] += value
 
     def verify_counts(self, expected: dict[str, int]) -> None:
         """Compare the line counts per result type with the batch's ``request_counts``."""

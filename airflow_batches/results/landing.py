@@ -29,6 +29,8 @@ from airflow_batches.api.errors import (
 from airflow_batches.api.models import RESULT_TYPES, MessageBatch
 from airflow_batches.api.retry import exponential_backoff, is_transient
 from airflow_batches.batch_ref import BatchRef, ResultCounts, normalize_batch_ids
+from airflow_batches.cost.prices import PriceTable, validate_prices
+from airflow_batches.cost.usage_cost import add_usage, cost_of_usage
 from airflow_batches.errors import (
     DestinationExistsError,
     DestinationWriteError,
@@ -85,6 +87,7 @@ class _Landed:
     files: list[FileEntry]
     counts: dict[str, int]
     usage: dict[str, int]
+    usage_by_model: dict[str, dict[str, int]]
 
 
 @dataclass
@@ -126,6 +129,8 @@ def land_results(
     :param chunk_bytes: lines are checked and written in groups of about this size; at most a few groups
         are in memory at once.
     :param block_size: the storage write block (the multipart part size on S3).
+    :param prices: ``{model: {"input", "output", "cache_write", "cache_read"}}`` in USD per million tokens
+        at batch prices, over the package's price table, for the manifest's ``cost``.
     """
     _refuse_running_loop()
     # Imported here: merge builds on this module's helpers.
@@ -136,6 +141,7 @@ def land_results(
         return land_merged(hook, group, destination, **options)
     batch_ids = normalize_batch_ids(batch_ref)
     settings = check_options(options)
+    price_table = PriceTable(validate_prices(settings.prices))
     base = _base_path(destination, settings.destination_conn_id)
     started = time.monotonic()
     progress = Progress(log, settings.progress_interval)
@@ -148,7 +154,7 @@ def land_results(
                 run.landed.append(_land_batch(run, batch_id, f"batch {index}/{len(batch_ids)} {batch_id}"))
         finally:
             runner.run(service.__aexit__(None, None, None))
-    manifest = _manifest(batch_ids, base, run.landed, time.monotonic() - started)
+    manifest = _manifest(batch_ids, base, run.landed, time.monotonic() - started, price_table)
     log.info(
         "landed %d batch(es) under %s: %s lines, %s bytes, counts %s",
         len(batch_ids),
@@ -254,7 +260,10 @@ def _download(
         f"{sum(obj.content_bytes for obj in objects.values()):,}",
     )
     return _Landed(
-        files=file_entries(batch_id, objects), counts=dict(checker.counts), usage=dict(checker.usage)
+        files=file_entries(batch_id, objects),
+        counts=dict(checker.counts),
+        usage=dict(checker.usage),
+        usage_by_model=checker.usage_by_model,
     )
 
 
@@ -384,7 +393,12 @@ def _verify_existing(
             )
         )
     checker.verify_counts(expected)
-    return _Landed(files=files, counts=dict(checker.counts), usage=dict(checker.usage))
+    return _Landed(
+        files=files,
+        counts=dict(checker.counts),
+        usage=dict(checker.usage),
+        usage_by_model=checker.usage_by_model,
+    )
 
 
 class _StoredFile:
@@ -415,15 +429,21 @@ class _StoredFile:
 
 
 def _manifest(
-    batch_ids: list[str], base: ObjectStoragePath, landed: list[_Landed], duration: float
+    batch_ids: list[str],
+    base: ObjectStoragePath,
+    landed: list[_Landed],
+    duration: float,
+    price_table: PriceTable,
 ) -> Manifest:
     counts = ResultCounts(succeeded=0, errored=0, canceled=0, expired=0)
     usage = UsageTotals(
         input_tokens=0, output_tokens=0, cache_creation_input_tokens=0, cache_read_input_tokens=0
     )
     files: list[FileEntry] = []
+    usage_by_model: dict[str, dict[str, int]] = {}
     for item in landed:
         files.extend(item.files)
+        add_usage(usage_by_model, item.usage_by_model)
         for result_type in RESULT_TYPES:
             counts[result_type] += item.counts[result_type]  # type: ignore[literal-required]
         for name in USAGE_FIELDS:
@@ -436,6 +456,7 @@ def _manifest(
         lines=sum(f["lines"] for f in files),
         bytes=sum(f["bytes"] for f in files),
         usage=usage,
+        cost=cost_of_usage(usage_by_model, price_table),
         duration_seconds=round(duration, 3),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NotRequired, TypedDict
 
 from airflow_batches.batch_ref import ResultCounts
+from airflow_batches.cost.usage_cost import CostReport
 
 __all__ = ["FileEntry", "Manifest", "RoundEntry", "UsageTotals"]
 
@@ -42,5 +43,6 @@ class Manifest(TypedDict):
     lines: int
     bytes: int
     usage: UsageTotals
+    cost: CostReport  # at batch prices, from the usage above, per model
     duration_seconds: float
     rounds: NotRequired[list[RoundEntry]]  # a group with resubmit rounds, landed merged

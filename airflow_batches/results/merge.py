@@ -31,6 +31,8 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_batches.api.models import RESULT_TYPES, MessageBatch
 from airflow_batches.batch_ref import BatchGroup, BatchRef, ResultCounts, RoundRecord, group_in
+from airflow_batches.cost.prices import PriceTable, validate_prices
+from airflow_batches.cost.usage_cost import add_usage
 from airflow_batches.errors import (
     ResultsCheckError,
 )
@@ -88,6 +90,7 @@ class _Merge:
     final_round: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(RESULT_TYPES, 0))
     usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_FIELDS, 0))
+    usage_by_model: dict[str, dict[str, int]] = field(default_factory=dict)  # every round's: all were paid
 
 
 @dataclass
@@ -127,7 +130,8 @@ def land_merged(
             landed, round_entries = _land(run, name, group, rounds)
         finally:
             runner.run(service.__aexit__(None, None, None))
-    manifest = _manifest(batch_ids, base, [landed], time.monotonic() - started)
+    price_table = PriceTable(validate_prices(settings.prices))
+    manifest = _manifest(batch_ids, base, [landed], time.monotonic() - started, price_table)
     manifest["rounds"] = round_entries
     log.info(
         "landed %d round(s) of %d batch(es) merged under %s: %s lines (one per request), counts %s",
@@ -206,7 +210,8 @@ def _land(
     entries.reverse()
     # The merged file holds lines of every batch of every round: it is named, not a batch id.
     files = file_entries(name, objects)
-    return _Landed(files=files, counts=merge.counts, usage=merge.usage), entries
+    landed = _Landed(files=files, counts=merge.counts, usage=merge.usage, usage_by_model=merge.usage_by_model)
+    return landed, entries
 
 
 def _land_round(
@@ -257,6 +262,7 @@ def _land_round(
             counts[t] += checker.counts[t]
         for f in USAGE_FIELDS:
             merge.usage[f] += checker.usage[f]
+        add_usage(merge.usage_by_model, checker.usage_by_model)
         replaced += accepted.replaced
         lines += checker.lines
     entry = RoundEntry(

@@ -8,10 +8,12 @@ frozen, validated :class:`LandingSettings` with the defaults. The operator calls
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypedDict
 
 from airflow_batches.checks import positive_number
+from airflow_batches.cost.prices import validate_prices
 
 __all__ = [
     "Compression",
@@ -45,6 +47,7 @@ class LandingOptions(TypedDict, total=False):
     progress_interval: float
     chunk_bytes: int
     block_size: int
+    prices: Mapping[str, Mapping[str, float]] | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +66,7 @@ class LandingSettings:
     progress_interval: float = 5.0
     chunk_bytes: int = 1 << 20
     block_size: int = 8 << 20
+    prices: Mapping[str, Mapping[str, float]] | None = None  # over the package's table, for the cost
 
     def __post_init__(self) -> None:
         def fix(name: str, value: object) -> None:
@@ -75,6 +79,7 @@ class LandingSettings:
         for name in ("max_attempts", "chunk_bytes", "block_size"):
             fix(name, int(positive_number(name, getattr(self, name), seconds=False)))
         fix("retry_backoff", max(0.0, self.retry_backoff))
+        validate_prices(self.prices)
 
     @property
     def suffix(self) -> str:

@@ -123,8 +123,9 @@ def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_
     assert summary["result_types"] == {"succeeded": 7}
     tokens = summary["tokens_by_model"]["claude-haiku-4-5"]
     assert tokens["input_tokens"] > 0 and tokens["output_tokens"] > 0
+    # claude-haiku-4-5: $1 input / $5 output per million tokens, half of it in a batch.
     expected = (tokens["input_tokens"] * 1.0 + tokens["output_tokens"] * 5.0) / 1_000_000 * 0.5
-    assert summary["estimated_usd"] == pytest.approx(expected, abs=1e-6)
+    assert summary["cost_usd"] == pytest.approx(expected, abs=1e-6) and summary["unpriced_models"] == []
     with (out / "table.csv").open(newline="") as handle:
         rows = {row["custom_id"]: row for row in csv.DictReader(handle)}
     assert sorted(rows) == [f"rec-{n}" for n in range(7)]

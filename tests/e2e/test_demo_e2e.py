@@ -41,7 +41,7 @@ def test_demo_prints_progress_and_summary_and_logs_airflow_to_a_file(tmp_path: P
     results = tmp_path / "demo-output" / "results" / "2026-02-03"
     assert {p.name for p in results.iterdir()} >= {"summary.json", "table.csv"}
     assert "[demo] result types: {'succeeded': 3}" in lines
-    assert any(line.startswith("[demo] estimated cost at the batch discount: $") for line in lines)
+    assert any(line.startswith("[demo] cost at batch prices: $") for line in lines)
     log = (tmp_path / ".airflow" / "demo.log").read_text()
     assert "[DAG TEST] end task task_id=summarize" in log
 

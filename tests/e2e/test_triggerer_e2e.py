@@ -6,6 +6,7 @@ Every test runs on both metadata databases users run: SQLite, and PostgreSQL (wi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -134,24 +135,47 @@ def test_marking_a_deferred_task_failed_cancels_its_batch_and_a_rerun_submits_an
     assert emulator.stats()["batches_created"] == created_before + 2
 
 
+@contextlib.contextmanager
+def transient_failures(emulator: Any, prefix: str, seed: int) -> Iterator[list[int]]:
+    """The emulator fails ~30% of the 12 requests ``<prefix>-N`` on their first submission (set at run time);
+    yields the numbers of those that fail."""
+    from airflow_batches.emulator.transient import draw
+
+    failing = [n for n in range(12) if draw(seed, f"{prefix}-{n}") < 0.3]
+    assert failing, "the draw must fail at least one request for round 2 to exist"
+    emulator.set_faults(transient_errored_rate=0.3, transient_seed=seed)
+    try:
+        yield failing
+    finally:
+        emulator.set_faults(transient_errored_rate=0.0)
+
+
+def check_two_rounds(
+    services: Services, dag_id: str, created_before: int, failing: list[int], tries: int
+) -> None:
+    """One batch for round 1 and one for round 2, which resent exactly the failures; no round 3."""
+    emulator: Any = services.emulator
+    ran = dict(services.query("select task_id, try_number from task_instance where dag_id = ?", dag_id))
+    assert ran == {"create": tries}
+    assert emulator.stats()["batches_created"] == created_before + 2, "one batch per round, none twice"
+    newest = httpx.get(f"{emulator.base_url}/v1/messages/batches?limit=1", headers=emulator.headers).json()
+    (round_two,) = newest["data"]
+    assert round_two["request_counts"]["succeeded"] == len(failing), "round 2 resent the failures only"
+
+
 def test_a_worker_killed_while_waiting_for_a_follow_up_round_reattaches_to_every_round(
     services: Services,
 ) -> None:
-    """The emulator fails some requests on their first submission (set at run time); SIGKILL the task process
-    once round 2 was created; the retry reattaches to round 1 and round 2 and creates nothing."""
-    from airflow_batches.emulator.transient import draw
-
+    """SIGKILL the task process once round 2 was created; the retry reattaches to round 1 and round 2."""
     emulator: Any = services.emulator
-    failing = [n for n in range(12) if draw(5, f"killround-{n}") < 0.3]
-    assert failing, "the draw must fail at least one request for round 2 to exist"
-    emulator.set_faults(transient_errored_rate=0.3, transient_seed=5)
-    try:
+    dag_id = "e2e_kill_worker_rounds"
+    with transient_failures(emulator, "killround", seed=5) as failing:
         created_before = emulator.stats()["batches_created"]
-        services.trigger_dag("e2e_kill_worker_rounds")
+        services.trigger_dag(dag_id)
 
         def running_pid_in_round_two() -> int | None:
             rows = services.query(
-                "select pid from task_instance where dag_id = 'e2e_kill_worker_rounds' and state = 'running'"
+                "select pid from task_instance where dag_id = ? and state = 'running'", dag_id
             )
             created = emulator.stats()["batches_created"] - created_before
             return rows[0][0] if rows and rows[0][0] and created >= 2 else None
@@ -159,16 +183,24 @@ def test_a_worker_killed_while_waiting_for_a_follow_up_round_reattaches_to_every
         pid = services.wait_for("the task to create round 2 and wait", running_pid_in_round_two)
         time.sleep(1)  # let the ledger write (right after create returns) land
         os.kill(pid, signal.SIGKILL)
-        assert services.final_state("e2e_kill_worker_rounds") == "success", services.logs()
-    finally:
-        emulator.set_faults(transient_errored_rate=0.0)
-    tries = dict(
-        services.query(
-            "select task_id, try_number from task_instance where dag_id = 'e2e_kill_worker_rounds'"
+        assert services.final_state(dag_id) == "success", services.logs()
+    check_two_rounds(services, dag_id, created_before, failing, tries=2)
+
+
+def test_a_deferred_create_defers_again_for_each_follow_up_round(services: Services) -> None:
+    emulator: Any = services.emulator
+    dag_id = "e2e_deferred_rounds"
+    with transient_failures(emulator, "deferround", seed=6) as failing:
+        created_before = emulator.stats()["batches_created"]
+        services.trigger_dag(dag_id)
+        services.wait_for(
+            "round 2 to be created while the task is deferred again",
+            lambda: (
+                emulator.stats()["batches_created"] - created_before >= 2
+                and services.query(
+                    "select 1 from task_instance where dag_id = ? and state = 'deferred'", dag_id
+                )
+            ),
         )
-    )
-    assert tries == {"create": 2}
-    assert emulator.stats()["batches_created"] == created_before + 2, "one batch per round, none twice"
-    newest = httpx.get(f"{emulator.base_url}/v1/messages/batches?limit=1", headers=emulator.headers).json()
-    (round_two,) = newest["data"]
-    assert round_two["request_counts"]["succeeded"] == len(failing), "round 2 resent the failures only"
+        assert services.final_state(dag_id) == "success", services.logs()
+    check_two_rounds(services, dag_id, created_before, failing, tries=1)

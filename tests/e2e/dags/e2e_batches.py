@@ -153,15 +153,15 @@ def record_resume(context: Any) -> None:
 
 
 class ResumeCountingCreate(_Create):
-    def execute_complete(self, context: Any, event: Any, group: Any = None) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: Any, **kwargs: Any) -> dict[str, Any]:
         record_resume(context)
-        return super().execute_complete(context, event, group=group)
+        return super().execute_complete(context, event, **kwargs)
 
 
 class ResumeCountingSensor(BatchSensor):
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> Any:
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         record_resume(context)
-        return super().execute_complete(context, event)
+        return super().execute_complete(context, event, **kwargs)
 
 
 # Run by the real scheduler with two triggerers on PostgreSQL; the test SIGKILLs one while all of these wait.
@@ -240,15 +240,20 @@ with DAG("e2e_resubmit_crash", schedule=None, start_date=START, catchup=False):
         retry_delay=timedelta(seconds=0),
     )
 
-with DAG("e2e_kill_worker_rounds", schedule=None, start_date=START, catchup=False):
-    # Run by the real scheduler with the emulator failing requests transiently; the test SIGKILLs the task
-    # process while it waits for round 2.
-    BatchCreateOperator(
-        task_id="create",
-        requests=requests(12, prefix="killround"),
-        resubmit_rounds=1,
-        deferrable=False,
-        poll_interval=1,
-        retries=1,
-        retry_delay=timedelta(seconds=1),
-    )
+# Run by the real scheduler + triggerer with the emulator failing requests transiently. Blocking: the test
+# SIGKILLs the task process while it waits for round 2. Deferrable: the task defers for round 1, resumes to
+# create round 2 and defers again.
+for dag_id, prefix, deferrable in (
+    ("e2e_kill_worker_rounds", "killround", False),
+    ("e2e_deferred_rounds", "deferround", True),
+):
+    with DAG(dag_id, schedule=None, start_date=START, catchup=False):
+        BatchCreateOperator(
+            task_id="create",
+            requests=requests(12, prefix=prefix),
+            resubmit_rounds=2,
+            deferrable=deferrable,
+            poll_interval=1,
+            retries=1,
+            retry_delay=timedelta(seconds=1),
+        )

@@ -48,6 +48,9 @@ def hook(monkeypatch: pytest.MonkeyPatch) -> FakeBatchHook:
 def operator(requests: Any, **kwargs: Any) -> BatchCreateOperator:
     kwargs.setdefault("deferrable", True)
     kwargs.setdefault("poll_interval", 5)
+    kwargs.setdefault(
+        "report_cost", False
+    )  # the fake API has no results; cost: tests/integration/test_cost_*
     return BatchCreateOperator(task_id="create", requests=requests, **kwargs)
 
 

@@ -60,11 +60,50 @@ def test_lands_byte_exact_and_returns_the_manifest(api: FakeAPI, tmp_path: Path)
             "cache_creation_input_tokens": 5,
             "cache_read_input_tokens": 0,
         },
+        "cost": {
+            "usd": None,  # claude-test has no price: named, never counted as free
+            "priced_usd": 0.0,
+            "unpriced_models": ["claude-test"],
+            "by_model": {
+                "claude-test": {
+                    "usage": {
+                        "input_tokens": 15,
+                        "output_tokens": 30,
+                        "cache_creation_input_tokens": 5,
+                        "cache_read_input_tokens": 0,
+                    },
+                    "usd": None,
+                }
+            },
+            "prices": manifest["cost"]["prices"],
+        },
         "duration_seconds": manifest["duration_seconds"],
     }
     assert isinstance(manifest["duration_seconds"], float)
     json.dumps(manifest)  # goes to XCom
     assert files_under(tmp_path) == ["out/msgbatch_one.jsonl"]  # no temporary file left behind
+
+
+def test_the_manifest_cost_is_usage_times_the_prices_given(api: FakeAPI, tmp_path: Path) -> None:
+    api.add("msgbatch_a", make_lines("a", 3))  # 3 tokens in, 6 out, 1 cache write each
+    prices = {"claude-test": {"input": 2.0, "output": 10.0, "cache_write": 4.0, "cache_read": 0.5}}
+
+    manifest = land_results(api, "msgbatch_a", f"file://{tmp_path}", prices=prices)
+
+    expected = (9 * 2.0 + 18 * 10.0 + 3 * 4.0) / 1_000_000
+    assert manifest["cost"]["usd"] == pytest.approx(expected)
+    assert manifest["cost"]["by_model"]["claude-test"]["usd"] == pytest.approx(expected)
+    assert manifest["cost"]["unpriced_models"] == []
+    assert manifest["cost"]["prices"]["overridden"] == ["claude-test"]
+
+
+def test_bad_prices_fail_before_anything_is_downloaded(api: FakeAPI, tmp_path: Path) -> None:
+    api.add("msgbatch_a", make_lines("a", 1))
+    with pytest.raises(ValueError, match=r"prices\['claude-test'\]\['output'\] must be a finite number"):
+        land_results(
+            api, "msgbatch_a", f"file://{tmp_path}", prices={"claude-test": {"input": 1, "output": -1}}
+        )
+    assert files_under(tmp_path) == []
 
 
 def test_accepts_the_create_operator_group_value(api: FakeAPI, tmp_path: Path) -> None:
