@@ -68,6 +68,7 @@ class ApiSession:
         headers: Mapping[str, str],
         retry: RetryPolicy,
         timeout: httpx.Timeout,
+        sync_transport: httpx.BaseTransport | bool = False,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
@@ -77,8 +78,14 @@ class ApiSession:
         self._owns_client = owns_client
         self._headers = dict(headers)
         self._origin = origin_of(base_url)
+        # For send_stream_sync: False when the async client came from outside (its setup is unknown) or
+        # its transport is async only; True for httpx's default transport; else the transport itself.
+        self._sync_transport = sync_transport
+        self._sync_client: httpx.Client | None = None
 
     async def aclose(self) -> None:
+        if self._sync_client is not None:
+            self._sync_client.close()
         if self._owns_client:
             await self._client.aclose()
 
@@ -164,6 +171,32 @@ class ApiSession:
             if decision is Decision.AMBIGUOUS:
                 raise AmbiguousCreateError(_ambiguous_message(creates, str(error)), cause=error) from error
             raise error
+
+    def send_stream_sync(self, url: httpx.URL, *, accept: str) -> httpx.Response | None:
+        """One streamed GET from synchronous code, without an event loop: the 2xx response, its body not
+        read yet (the caller closes it); or ``None`` when this session cannot send synchronously, or the one
+        attempt failed (no answer, or not a 2xx), so the caller goes the async way (:meth:`request`), whose
+        retries and errors apply.
+
+        Reading a big body this way takes a fraction of the CPU of the async stack: httpx's sync transport
+        reads the socket directly, where the async one goes through anyio and an event-loop turn per read.
+        """
+        if self._sync_transport is False:
+            return None
+        if self._sync_client is None:
+            transport = (
+                self._sync_transport if isinstance(self._sync_transport, httpx.BaseTransport) else None
+            )
+            self._sync_client = httpx.Client(transport=transport, follow_redirects=False)
+        request = self._build("GET", url, None, None, accept)
+        try:
+            response = self._sync_client.send(request, stream=True, follow_redirects=False)
+        except httpx.TransportError:
+            return None
+        if response.is_success:
+            return response
+        response.close()
+        return None
 
     def _build(
         self,

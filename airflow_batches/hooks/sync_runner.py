@@ -1,9 +1,10 @@
-"""Run a coroutine to completion from synchronous code (operators, sensors, the CLI).
+"""Run coroutines to completion from synchronous code (operators, sensors, the landing, the CLI).
 
-Each call gets a private event loop that is never installed as the thread's current loop, so it works in a
-thread that has no loop and leaves a thread that has one untouched. Called from a thread whose loop is
-running (a notebook, async code calling the sync facade), it runs in a helper thread instead, because a
-running loop cannot be re-entered.
+:class:`PrivateLoop` is an event loop that is never installed as the thread's current loop, so it works in
+a thread that has no loop and leaves a thread that has one untouched; several coroutines may run on it one
+after the other (the landing keeps one HTTP pool open across its calls). :func:`run_sync` runs one
+coroutine on a fresh private loop; called from a thread whose loop is running (a notebook, async code
+calling the sync facade), it runs in a helper thread instead, because a running loop cannot be re-entered.
 """
 
 from __future__ import annotations
@@ -14,31 +15,48 @@ import contextlib
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["run_sync"]
+__all__ = ["PrivateLoop", "run_sync"]
 
 T = TypeVar("T")
 
 
-def _run_on_private_loop(make_coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    loop = asyncio.new_event_loop()
-    try:
-        task = loop.create_task(make_coro())
+class PrivateLoop:
+    """An event loop owned by its caller; :meth:`run` runs one coroutine on it to completion."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+
+    def run(self, make_coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Return the result of ``make_coro()``; exceptions propagate unchanged."""
+        task = self._loop.create_task(make_coro())
         try:
-            return loop.run_until_complete(task)
+            return self._loop.run_until_complete(task)
         finally:
             if not task.done():
                 # Interrupted from outside the loop (Airflow's execution_timeout signal, a kill): cancel the
-                # coroutine and let its cleanup (finally blocks, closing shared clients) run on this loop
-                # before it closes, as asyncio.run does. The interruption itself propagates.
+                # coroutine and let its cleanup (finally blocks, closing streams and clients) run on this loop
+                # now, as asyncio.run does. The interruption itself propagates.
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
-                    loop.run_until_complete(task)
-    finally:
+                    self._loop.run_until_complete(task)
+
+    def close(self) -> None:
         try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.run_until_complete(self._loop.shutdown_default_executor())
         finally:
-            loop.close()
+            self._loop.close()
+
+    def __enter__(self) -> PrivateLoop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _run_on_private_loop(make_coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    with PrivateLoop() as loop:
+        return loop.run(make_coro)
 
 
 def run_sync(make_coro: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, Unpack
@@ -26,6 +26,7 @@ from airflow_batches.api.errors import (
     ResultsArchivedError,
     ResultsStreamError,
 )
+from airflow_batches.api.jsonl import LineChunk
 from airflow_batches.api.models import RESULT_TYPES, MessageBatch
 from airflow_batches.api.retry import exponential_backoff, is_transient
 from airflow_batches.batch_ref import BatchRef, ResultCounts, normalize_batch_ids
@@ -39,6 +40,7 @@ from airflow_batches.errors import (
     ResultsWaitTimeoutError,
 )
 from airflow_batches.events import event_exception
+from airflow_batches.hooks.sync_runner import PrivateLoop
 from airflow_batches.results.checker import USAGE_FIELDS, ResultChecker
 from airflow_batches.results.manifest import FileEntry, Manifest, UsageTotals
 from airflow_batches.results.options import (
@@ -48,8 +50,9 @@ from airflow_batches.results.options import (
     check_options,
 )
 from airflow_batches.results.progress import Progress
-from airflow_batches.results.sink import AtomicObject, clean_uri
-from airflow_batches.results.stream import PrivateLoop, iter_line_chunks
+from airflow_batches.results.sink import DEFERRED_COMMIT_PROTOCOLS, AtomicObject, clean_uri
+from airflow_batches.results.stream import ResultsReceiver, receive_results
+from airflow_batches.results.writer import WriteBehind
 from airflow_batches.waiting import DEFAULT_MAX_POLL_ERRORS, GroupWait
 
 __all__ = ["ResultsService", "ServiceSource", "land_results"]
@@ -60,6 +63,7 @@ T = TypeVar("T")
 
 _GZIP_LEVEL = 6  # most of level 9's ratio on JSON text at a fraction of its CPU
 _READ_BLOCK = 1 << 20
+_WRITE_DEPTH = 4
 
 
 class ResultsService(Protocol):
@@ -73,7 +77,11 @@ class ResultsService(Protocol):
 
     async def retrieve(self, batch_id: str) -> MessageBatch: ...
 
-    def results_lines(self, batch_id: str, *, batch: MessageBatch | None = None) -> AsyncIterator[bytes]: ...
+    def results_chunks(
+        self, batch_id: str, *, batch: MessageBatch | None = None
+    ) -> AsyncGenerator[LineChunk]: ...
+
+    def results_chunks_sync(self, batch: MessageBatch) -> Generator[LineChunk] | None: ...
 
 
 class ServiceSource(Protocol):
@@ -92,7 +100,7 @@ class _Landed:
 
 @dataclass
 class _Run:
-    runner: PrivateLoop
+    loop: PrivateLoop
     service: ResultsService
     base: ObjectStoragePath
     options: LandingSettings
@@ -146,14 +154,14 @@ def land_results(
     started = time.monotonic()
     progress = Progress(log, settings.progress_interval)
     service: ResultsService = hook.get_service()
-    with PrivateLoop() as runner:
-        runner.run(service.__aenter__())
+    with PrivateLoop() as loop:
+        loop.run(service.__aenter__)
         try:
-            run = _Run(runner=runner, service=service, base=base, options=settings, progress=progress)
+            run = _Run(loop=loop, service=service, base=base, options=settings, progress=progress)
             for index, batch_id in enumerate(batch_ids, start=1):
                 run.landed.append(_land_batch(run, batch_id, f"batch {index}/{len(batch_ids)} {batch_id}"))
         finally:
-            runner.run(service.__aexit__(None, None, None))
+            loop.run(lambda: service.__aexit__(None, None, None))
     manifest = _manifest(batch_ids, base, run.landed, time.monotonic() - started, price_table)
     log.info(
         "landed %d batch(es) under %s: %s lines, %s bytes, counts %s",
@@ -228,28 +236,21 @@ def _download(
 ) -> _Landed:
     batch_id = batch.id
     checker = ResultChecker(batch_id)
-    check = checker.check
     gzip_level = _GZIP_LEVEL if run.options.compression == "gzip" else None
     objects: dict[str | None, AtomicObject] = {}
+    writer = WriteBehind(depth=_write_depth(run.options, targets))
     with _all_or_nothing(batch_id, targets, objects):
-        for key, path in targets.items():
-            objects[key] = AtomicObject(path, gzip_level=gzip_level, block_size=run.options.block_size)
-        chunks = iter_line_chunks(
-            run.runner,
-            lambda: run.service.results_lines(batch_id, batch=batch),
-            chunk_bytes=run.options.chunk_bytes,
-        )
-        single = objects.get(None)
-        # closing(): a failed check must stop the reader and release the connection now, not at GC.
-        with contextlib.closing(chunks):
-            for chunk in chunks:
-                if single is not None:
-                    for line in chunk:
-                        check(line)
-                    single.write_lines(chunk)
-                else:
-                    _write_split(chunk, check, objects)
-                run.progress.add(len(chunk), sum(map(len, chunk)), label)
+        with writer:
+            for key, path in targets.items():
+                objects[key] = AtomicObject(path, gzip_level=gzip_level, block_size=run.options.block_size)
+            receiver = ResultsReceiver(
+                checker,
+                objects,
+                writer,
+                block_bytes=run.options.chunk_bytes,
+                on_progress=lambda lines, nbytes: run.progress.add(lines, nbytes, label),
+            )
+            receive_results(run.loop, run.service, batch, receiver)
         checker.verify_counts(expected)
         _commit(run, targets, objects)
     log.info(
@@ -309,24 +310,16 @@ def file_entries(batch_id: str, objects: dict[str | None, AtomicObject]) -> list
     ]
 
 
-def _write_split(chunk: list[bytes], check: Any, objects: dict[str | None, AtomicObject]) -> None:
-    groups: dict[str, list[bytes]] = {}
-    for line in chunk:
-        result_type = check(line)
-        group = groups.get(result_type)
-        if group is None:
-            groups[result_type] = [line]
-        else:
-            group.append(line)
-    for result_type, lines in groups.items():
-        obj = objects.get(result_type)
-        # A type the batch has no count for has no file; verify_counts reports it once the stream ends.
-        if obj is not None:
-            obj.write_lines(lines)
+def _write_depth(options: LandingSettings, targets: dict[str | None, ObjectStoragePath]) -> int:
+    """Blocks of ``chunk_bytes`` the writer may queue: a few, or one upload part's worth on S3, so that
+    reading goes on while a part uploads and the next part is ready when it is done."""
+    if any(path.protocol in DEFERRED_COMMIT_PROTOCOLS for path in targets.values()):
+        return max(_WRITE_DEPTH, -(-options.block_size // options.chunk_bytes) + 1)
+    return _WRITE_DEPTH
 
 
 def _ended_batch(run: _Run, batch_id: str) -> MessageBatch:
-    batch = run.runner.run(run.service.retrieve(batch_id))
+    batch = run.loop.run(lambda: run.service.retrieve(batch_id))
     if batch.processing_status != "ended":
         if not run.options.wait:
             raise BatchNotEndedError(batch_id, batch.processing_status)
@@ -346,7 +339,7 @@ def _wait_until_ended(run: _Run, batch: MessageBatch) -> MessageBatch:
         log=log,
     )
     waiter.latest[batch.id] = batch
-    event = run.runner.run(waiter.wait(run.service))  # type: ignore[arg-type]
+    event = run.loop.run(lambda: waiter.wait(run.service))  # type: ignore[arg-type]
     latest = waiter.latest[batch.id]
     if event["status"] == "timeout":
         raise ResultsWaitTimeoutError(batch.id, latest.processing_status, run.options.wait_timeout)

@@ -18,7 +18,6 @@ lines number ``total_requests``. Usage is summed over every line of every round.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import tempfile
@@ -29,6 +28,7 @@ from typing import IO, Any, Unpack
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_batches.api.jsonl import LineChunk
 from airflow_batches.api.models import RESULT_TYPES, MessageBatch
 from airflow_batches.batch_ref import BatchGroup, BatchRef, ResultCounts, RoundRecord, group_in
 from airflow_batches.cost.prices import PriceTable, validate_prices
@@ -36,6 +36,7 @@ from airflow_batches.cost.usage_cost import add_usage
 from airflow_batches.errors import (
     ResultsCheckError,
 )
+from airflow_batches.hooks.sync_runner import PrivateLoop
 from airflow_batches.results.checker import USAGE_FIELDS, ResultChecker
 from airflow_batches.results.landing import (
     _GZIP_LEVEL,
@@ -57,7 +58,7 @@ from airflow_batches.results.manifest import Manifest, RoundEntry
 from airflow_batches.results.options import LandingOptions, check_options
 from airflow_batches.results.progress import Progress
 from airflow_batches.results.sink import AtomicObject
-from airflow_batches.results.stream import PrivateLoop, iter_line_chunks
+from airflow_batches.results.stream import for_each_chunk
 
 __all__ = ["group_with_rounds", "land_merged"]
 
@@ -117,11 +118,11 @@ def land_merged(
     name = f"merged_{rounds[0]['batch_ids'][0]}"
     started = time.monotonic()
     service: ResultsService = hook.get_service()
-    with PrivateLoop() as runner:
-        runner.run(service.__aenter__())
+    with PrivateLoop() as loop:
+        loop.run(service.__aenter__)
         try:
             run = _Run(
-                runner=runner,
+                loop=loop,
                 service=service,
                 base=base,
                 options=settings,
@@ -129,7 +130,7 @@ def land_merged(
             )
             landed, round_entries = _land(run, name, group, rounds)
         finally:
-            runner.run(service.__aexit__(None, None, None))
+            loop.run(lambda: service.__aexit__(None, None, None))
     price_table = PriceTable(validate_prices(settings.prices))
     manifest = _manifest(batch_ids, base, [landed], time.monotonic() - started, price_table)
     manifest["rounds"] = round_entries
@@ -288,40 +289,38 @@ def _read_batch(
     state = _BatchPass(spools=spools)
     final_round = merge.final_round
     try:
-        chunks = iter_line_chunks(
-            run.runner,
-            lambda: run.service.results_lines(batch.id, batch=batch),
-            chunk_bytes=run.options.chunk_bytes,
-        )
-        with contextlib.closing(chunks):
-            for chunk in chunks:
-                for line in chunk:
-                    result_type = checker.check(line)
-                    custom_id = checker.last_custom_id
-                    later = final_round.get(custom_id)
-                    if later is not None:
-                        if later == number:
-                            raise ResultsCheckError(
-                                f"{label}: custom_id {custom_id!r} appears in two batches of round {number}",
-                                batch_id=batch.id,
-                            )
-                        if result_type not in _RESUBMITTABLE:
-                            raise ResultsCheckError(
-                                f"{label}: custom_id {custom_id!r} was resent in round {later} although its "
-                                f"result here is {result_type!r}; only errored or expired ones are resent",
-                                batch_id=batch.id,
-                            )
-                        state.replaced += 1
-                        continue
-                    key = result_type if split else None
-                    spool = spools.get(key)
-                    if spool is None:
-                        # Closed by the caller once appended, or below on failure.
-                        spool = spools[key] = tempfile.TemporaryFile()  # noqa: SIM115
-                    spool.write(line)
-                    state.kept.append(custom_id)
-                    state.kept_types[result_type] += 1
-                run.progress.add(len(chunk), sum(map(len, chunk)), label)
+
+        def consume(chunk: LineChunk) -> None:
+            for line in chunk.lines:
+                result_type = checker.check(line)
+                custom_id = checker.last_custom_id
+                later = final_round.get(custom_id)
+                if later is not None:
+                    if later == number:
+                        raise ResultsCheckError(
+                            f"{label}: custom_id {custom_id!r} appears in two batches of round {number}",
+                            batch_id=batch.id,
+                        )
+                    if result_type not in _RESUBMITTABLE:
+                        raise ResultsCheckError(
+                            f"{label}: custom_id {custom_id!r} was resent in round {later} although its "
+                            f"result here is {result_type!r}; only errored or expired ones are resent",
+                            batch_id=batch.id,
+                        )
+                    state.replaced += 1
+                    continue
+                key = result_type if split else None
+                spool = spools.get(key)
+                if spool is None:
+                    # Closed by the caller once appended, or below on failure.
+                    spool = spools[key] = tempfile.TemporaryFile()  # noqa: SIM115
+                spool.write(line)
+                spool.write(b"\n")
+                state.kept.append(custom_id)
+                state.kept_types[result_type] += 1
+            run.progress.add(len(chunk.lines), sum(map(len, chunk.lines)) + len(chunk.lines), label)
+
+        for_each_chunk(run.loop, run.service, batch, consume)
         checker.verify_counts(expected)
     except BaseException:
         for spool in spools.values():

@@ -85,9 +85,12 @@ class AtomicObject:
 
     def write_lines(self, lines: list[bytes]) -> None:
         """Write whole lines, as received, in one call."""
-        data = lines[0] if len(lines) == 1 else b"".join(lines)
+        self.write(lines[0] if len(lines) == 1 else b"".join(lines), len(lines))
+
+    def write(self, data: bytes, lines: int) -> None:
+        """Write ``data``, which completes ``lines`` lines (it may end inside the next one)."""
         self._out.write(data)
-        self.lines += len(lines)
+        self.lines += lines
         self.content_bytes += len(data)
 
     @property

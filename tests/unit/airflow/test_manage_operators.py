@@ -34,6 +34,23 @@ def test_cancel_cancels_only_running_batches_of_a_group(hook: FakeBatchHook) -> 
     assert result["batch_ids"] == [RUNNING, DONE] and result["processing_status"] == "canceling"
 
 
+def test_a_group_with_resubmit_rounds_is_taken_as_it_is(hook: FakeBatchHook) -> None:
+    # Round 1 ended (DONE), round 2 still running: cancel and delete act on every round's batches.
+    rounds = {
+        **group(DONE, RUNNING),
+        "total_requests": 2,
+        "rounds": [
+            {"batch_ids": [DONE], "request_counts": [2], "resubmitted": 0},
+            {"batch_ids": [RUNNING], "request_counts": [1], "resubmitted": 1},
+        ],
+    }
+    cancelled = BatchCancelOperator(task_id="cancel", batch_id=rounds).execute(context())
+    assert hook.cancelled == [RUNNING] and cancelled["batch_ids"] == [DONE, RUNNING]
+    hook.end([RUNNING], canceled=3)
+    deleted = BatchDeleteOperator(task_id="delete", batch_id=rounds).execute(context())
+    assert deleted == {"deleted": [DONE, RUNNING], "missing": []}
+
+
 def test_cancel_and_wait_defers_until_the_batches_end(hook: FakeBatchHook) -> None:
     op = BatchCancelOperator(task_id="cancel", batch_id=RUNNING, wait_for_cancel=True, deferrable=True)
     with pytest.raises(TaskDeferred) as info:

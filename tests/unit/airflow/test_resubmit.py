@@ -94,3 +94,14 @@ def test_rounds_record_every_batch_and_counts_each_request_once_by_its_final_res
     # The sensor's view: every batch of every round, each round's counts updated, each request once.
     every = group_of([*first, snapshot("b3", succeeded=1, errored=1)], group)
     assert every["counts"] == group["counts"] and every["batch_ids"] == ["b1", "b2", "b3"]
+
+
+def test_the_trigger_takes_a_group_with_rounds_as_every_batch_of_every_round() -> None:
+    from airflow_batches.triggers import BatchTrigger
+
+    group: Any = first_round(new_group(["msgbatch_a"], [3], "f" * 64))
+    group = next_round(group, ["msgbatch_b"], [1], Resubmit({"x"}, errored=1))
+    trigger = BatchTrigger(batch_id=group, poll_interval=1)
+    _, kwargs = trigger.serialize()
+    assert kwargs["batch_id"] == ["msgbatch_a", "msgbatch_b"]
+    json.dumps(kwargs)

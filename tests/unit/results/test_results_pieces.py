@@ -1,20 +1,26 @@
-"""The landing's small pieces on their own: the line checker, the atomic object, the async-to-sync pump."""
+"""The landing's small pieces on their own: line checker, atomic object, receiver, write-behind."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-from collections.abc import AsyncIterator
+import json
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
 from results_helpers import result_line
 
-from airflow_batches.errors import ResultsCountMismatchError
-from airflow_batches.results.checker import ResultChecker
+from airflow_batches.api.jsonl import LineChunk, LineSplitter
+from airflow_batches.api.models import RESULT_TYPES
+from airflow_batches.errors import ResultsCheckError, ResultsCountMismatchError
+from airflow_batches.results.checker import USAGE_FIELDS, ResultChecker
 from airflow_batches.results.sink import AtomicObject, clean_uri
-from airflow_batches.results.stream import PrivateLoop, iter_line_chunks
+from airflow_batches.results.stream import ResultsReceiver
+from airflow_batches.results.writer import WriteBehind
 
 
 def test_checker_counts_types_and_sums_usage_of_succeeded_results() -> None:
@@ -94,43 +100,171 @@ def test_clean_uri_drops_the_connection_id() -> None:
     assert clean_uri("file:///tmp/x") == "file:///tmp/x"
 
 
-def test_pump_groups_lines_into_chunks_and_keeps_them_whole() -> None:
-    async def lines() -> AsyncIterator[bytes]:
-        for i in range(100):
-            yield b"%d\n" % i
+@pytest.mark.parametrize(
+    "line",
+    [
+        # accepted by json.loads, refused by the fast decoder: the plain check decides, as before
+        b'{"custom_id":"t","result":{"type":"canceled","x":NaN}}',
+        b'{"custom_id":"t","result":{"type":"canceled","x":"\\ud800"}}',
+        b'{"custom_id":"t","result":{"type":"succeeded","message":{"usage":{"input_tokens":true}}}}',
+        b'{"custom_id":"t","result":{"type":"succeeded","message":{"usage":{"input_tokens":2.0}}}}',
+        b'{"custom_id":"t","result":{"type":"canceled","message":"not an object"}}',
+        b'{"custom_id":"t","result":{"type":"succeeded","message":{"model":5,"usage":{"input_tokens":1}}}}',
+        b'{"custom_id":"t","result":{"type":"succeeded","message":{"model":"","usage":{"input_tokens":1}}}}',
+        b'{"custom_id":"t","result":{"type":"succeeded","message":{"model":"m","usage":{"output_tokens":4}}}}',
+        '{"custom_id":"t","result":{"type":"canceled"}}'.encode("utf-16"),
+        # duplicate keys: the last one counts, in both decoders
+        b'{"custom_id":"x","custom_id":"t","result":{"type":"succeeded"},"result":{"type":"expired"}}',
+        b'{"custom_id":"t","result":{"type":"succeeded","message":{"usage":{"input_tokens":1,"input_tokens":7}}}}',
+        # refused by both
+        b'{"custom_id":"t","result":{"type":"canceled","x":"\xff"}}',
+        b'{"custom_id":"t","result":{"type":"canceled","x":"a\tb"}}',
+        b'{"custom_id":"t","result":{"type":"canceled"}} trailing',
+        b'{"custom_id":"t","result":{"type":"succeeded","message":{}}}',
+        b'{"custom_id":"t","result":{"type":"succeeded","message":null}}',
+        b'{"custom_id":"","result":{"type":"canceled"}}',
+        b'{"custom_id":7,"result":{"type":"canceled"}}',
+        b'{"custom_id":"t","result":{"type":"unknown"}}',
+        b'{"custom_id":"t","result":[]}',
+        b"[]",
+    ],
+)
+def test_checker_accepts_and_counts_exactly_what_json_loads_does(line: bytes) -> None:
+    """The fast decoder is only a shortcut: every verdict and every sum is that of json.loads."""
+    fast = ResultChecker("msgbatch_f")
+    try:
+        expected: object = reference_check(line)
+    except (ValueError, TypeError, KeyError) as exc:
+        expected = type(exc)
+    if isinstance(expected, type):
+        with pytest.raises(ResultsCheckError, match="line 1 is not a valid result"):
+            fast.check(line)
+    else:
+        assert (fast.check(line), fast.counts, fast.usage, fast.usage_by_model) == expected
 
-    with PrivateLoop() as runner:
-        chunks = list(iter_line_chunks(runner, lines, chunk_bytes=30))
-    assert b"".join(b"".join(c) for c in chunks) == b"".join(b"%d\n" % i for i in range(100))
-    assert all(sum(map(len, c)) >= 30 for c in chunks[:-1])
-    assert all(sum(map(len, c)) < 30 + 4 for c in chunks)
+
+def reference_check(line: bytes) -> tuple[str, dict[str, int], dict[str, int], dict[str, dict[str, int]]]:
+    """The checks spelled out on json.loads: what a results line must be, and what it adds up to."""
+    obj = json.loads(line)
+    custom_id, result = obj["custom_id"], obj["result"]
+    result_type = result["type"]
+    if not isinstance(custom_id, str) or not custom_id or result_type not in RESULT_TYPES:
+        raise ValueError("not a result")
+    usage = dict.fromkeys(USAGE_FIELDS, 0)
+    by_model = {}
+    if result_type == "succeeded":
+        fields = result["message"]["usage"]
+        usage = {f: v if isinstance(v := fields.get(f), int) else 0 for f in USAGE_FIELDS}
+        by_model = {str(result["message"].get("model") or "unknown"): usage}
+    return result_type, dict.fromkeys(RESULT_TYPES, 0) | {result_type: 1}, usage, by_model
 
 
-def test_pump_raises_the_readers_error_in_the_consumer() -> None:
-    async def lines() -> AsyncIterator[bytes]:
-        yield b"a\n"
-        raise ConnectionResetError("peer went away")
+def test_checker_reports_a_duplicate_with_its_line_whichever_path_saw_it_first() -> None:
+    checker = ResultChecker("msgbatch_d")
+    checker.check(b'{"custom_id":"a","result":{"type":"canceled","x":NaN}}')  # plain path
+    checker.check(result_line("b"))
+    with pytest.raises(ResultsCheckError, match="custom_id 'a' appears twice") as info:
+        checker.check(result_line("a", "expired"))  # fast path sees it
+    assert info.value.line == 3
 
-    with PrivateLoop() as runner, pytest.raises(ConnectionResetError, match="peer went away"):
-        list(iter_line_chunks(runner, lines, chunk_bytes=1))
+
+def receiver_for(tmp_path: Path, keys: list[str | None], block_bytes: int = 50) -> tuple[Any, ...]:
+    objects = {
+        key: AtomicObject(
+            ObjectStoragePath(f"file://{tmp_path}/{key or 'all'}.jsonl"), gzip_level=None, block_size=1 << 20
+        )
+        for key in keys
+    }
+    progress: list[tuple[int, int]] = []
+    checker = ResultChecker("msgbatch_r")
+    writer = WriteBehind(depth=2)
+    receiver = ResultsReceiver(
+        checker, objects, writer, block_bytes=block_bytes, on_progress=lambda *p: progress.append(p)
+    )
+    return receiver, objects, checker, writer, progress
 
 
-def test_pump_reads_no_further_than_the_chunk_asked_for_and_closing_it_closes_the_stream() -> None:
-    produced = 0
-    closed = False
+def test_receiver_writes_the_bytes_as_received_and_checks_every_line(tmp_path: Path) -> None:
+    lines = [result_line(f"r{i}", "succeeded" if i % 3 else "errored", text="y" * i) for i in range(40)]
+    body = b"".join(lines)
+    receiver, objects, checker, writer, progress = receiver_for(tmp_path, [None])
+    splitter = LineSplitter()
+    with writer:
+        for start in range(0, len(body), 97):  # chunks that end inside lines
+            data = body[start : start + 97]
+            receiver.feed(LineChunk(data, splitter.feed(data)))
+        receiver.finish()
+    splitter.close()
+    objects[None].commit()
 
-    async def lines() -> AsyncIterator[bytes]:
-        nonlocal produced, closed
-        try:
-            while True:
-                produced += 1
-                yield b"line\n"
-        finally:
-            closed = True
+    assert (tmp_path / "all.jsonl").read_bytes() == body
+    assert objects[None].lines == 40 and checker.lines == 40
+    assert checker.counts == {"succeeded": 26, "errored": 14, "canceled": 0, "expired": 0}
+    assert sum(n for n, _ in progress) == 40 and sum(b for _, b in progress) == len(body)
 
-    with PrivateLoop() as runner:
-        chunks = iter_line_chunks(runner, lines, chunk_bytes=12)
-        assert next(chunks) == [b"line\n"] * 3
-        assert produced == 3  # nothing read ahead: memory holds one chunk
-        chunks.close()
-        assert closed
+
+def test_receiver_checks_a_whole_body_in_groups_of_about_block_bytes(tmp_path: Path) -> None:
+    lines = [result_line(f"r{i}") for i in range(30)]
+    body = b"".join(lines)
+    receiver, _, _, writer, progress = receiver_for(tmp_path, [None], block_bytes=len(body) // 6)
+    with writer:
+        receiver.feed(LineChunk(body, [line[:-1] for line in lines]))
+        receiver.finish()
+    assert len(progress) >= 5 and sum(n for n, _ in progress) == 30
+
+
+def test_receiver_splits_by_type_with_each_line_whole(tmp_path: Path) -> None:
+    lines = [result_line(f"r{i}", ("succeeded", "errored", "expired")[i % 3]) for i in range(12)]
+    receiver, objects, _, writer, _ = receiver_for(tmp_path, ["succeeded", "errored"])
+    splitter = LineSplitter()
+    with writer:
+        for line in lines:
+            receiver.feed(LineChunk(line, splitter.feed(line)))
+        receiver.finish()
+    for obj in objects.values():
+        obj.commit()
+    assert (tmp_path / "succeeded.jsonl").read_bytes() == b"".join(lines[0::3])
+    assert (tmp_path / "errored.jsonl").read_bytes() == b"".join(lines[1::3])
+    assert objects["succeeded"].lines == 4 and objects["errored"].lines == 4
+    assert not (tmp_path / "expired.jsonl").exists()  # no object: checked and counted, written nowhere
+
+
+def test_write_behind_keeps_order_and_raises_a_failed_write() -> None:
+    done: list[int] = []
+    with WriteBehind(depth=2) as writer:
+        for i in range(10):
+            writer.submit(lambda i=i: done.append(i))
+        writer.drain()
+        assert done == list(range(10))
+
+        def fail() -> None:
+            raise OSError("disk full")
+
+        writer.submit(fail)
+        with pytest.raises(OSError, match="disk full"):
+            for _ in range(3):  # raised at a later submit at the latest
+                writer.submit(lambda: None)
+                time.sleep(0.05)
+            writer.drain()
+
+
+def test_write_behind_holds_at_most_depth_writes() -> None:
+    gate = threading.Event()
+    started = threading.Event()
+
+    def slow() -> None:
+        started.set()
+        gate.wait(5)
+
+    with WriteBehind(depth=2) as writer:
+        writer.submit(slow)
+        started.wait(5)
+        writer.submit(lambda: None)
+        blocked = threading.Thread(target=writer.submit, args=(lambda: None,))
+        blocked.start()
+        blocked.join(0.2)
+        assert blocked.is_alive()  # a third write waits for room
+        gate.set()
+        blocked.join(5)
+        assert not blocked.is_alive()
+        writer.drain()
