@@ -1,7 +1,7 @@
 """Provider metadata read by Airflow's ProvidersManager through the ``apache_airflow_provider`` entry point.
 
 The connection form is declared here (``conn-fields`` and ``ui-field-behaviour``), the Airflow 3.2+ way: the
-UI reads it without importing the hook. On Airflow 3.0/3.1 the form shows the plain fields and the raw extra
+UI reads it without importing the hook. On Airflow 3.1 the form shows the plain fields and the raw extra
 JSON instead, which the hook reads the same way.
 """
 

@@ -1,6 +1,6 @@
 """Remember which batches a create task made, so a retry reattaches to them instead of paying twice.
 
-Why Airflow's task state store: in Airflow 3 a new try starts by clearing the task's XComs (only a resume from
+Why not XCom: in Airflow 3 a new try starts by clearing the task's XComs (only a resume from
 deferral keeps them), so XCom cannot carry the batch ids from a crashed try to the next one. Airflow 3.3 added
 ``context["task_state_store"]``: key/value rows scoped to (dag_id, run_id, task_id, map_index) in the metadata
 database, shared by every try of that task instance and kept after a crash. ``CreateLedger`` keeps one value
@@ -31,8 +31,8 @@ names the time and size so the orphan can be found with ``list`` and cancelled, 
 When the worker survives and the client *knows* the outcome is ambiguous (``AmbiguousCreateError``), the
 create operator fails without retrying instead, so nothing is paid twice without a human deciding.
 
-Without a task state store (Airflow < 3.3) the ledger lives in memory only and a warning says that retries
-will create new batches.
+Before Airflow 3.3 (no task state store) the same values are kept in Airflow Variables of this task
+instance: see :mod:`airflow_batches.ledger_store`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ _now = time.time
 
 
 class StateStore(Protocol):
-    """The part of Airflow's ``TaskStateStoreAccessor`` the ledger uses."""
+    """What the ledger uses of Airflow's ``TaskStateStoreAccessor`` (``VariableStateStore`` before 3.3)."""
 
     def get(self, key: str, default: Any = None) -> Any: ...
 
@@ -102,7 +102,7 @@ class CreateLedger:
 
     def __init__(
         self,
-        store: StateStore | None,
+        store: StateStore,
         fingerprint: str,
         parts: list[LedgerPart],
         wait_started_at: float | None = None,
@@ -117,7 +117,7 @@ class CreateLedger:
     @classmethod
     def load(
         cls,
-        store: StateStore | None,
+        store: StateStore,
         parts: Sequence[tuple[str, int]],
         *,
         where: str = "this task",
@@ -135,18 +135,9 @@ class CreateLedger:
         return ledger
 
     @classmethod
-    def _load(
-        cls, store: StateStore | None, parts: Sequence[tuple[str, int]], where: str, key: str
-    ) -> CreateLedger:
+    def _load(cls, store: StateStore, parts: Sequence[tuple[str, int]], where: str, key: str) -> CreateLedger:
         fresh = [LedgerPart(fingerprint=fp, requests=n) for fp, n in parts]
         fingerprint = group_fingerprint([fp for fp, _ in parts])
-        if store is None:
-            log.warning(
-                "No task_state_store in the task context (it needs Airflow 3.3+): a retry of %s cannot find "
-                "the batches this try creates and would create new ones. Set retries=0 or upgrade Airflow.",
-                where,
-            )
-            return cls(None, fingerprint, fresh, key=key)
         stored = store.get(key)
         if not isinstance(stored, Mapping) or stored.get("fingerprint") != fingerprint:
             if isinstance(stored, Mapping):
@@ -212,35 +203,33 @@ class CreateLedger:
         return started + timeout
 
     @staticmethod
-    def restart_clock(store: StateStore | None) -> None:
+    def restart_clock(store: StateStore) -> None:
         """Forget when waiting started (the deadline has passed): the next try counts ``timeout`` anew."""
-        stored = store.get(LEDGER_KEY) if store is not None else None
-        if store is not None and isinstance(stored, Mapping) and stored.get("wait_started_at") is not None:
+        stored = store.get(LEDGER_KEY)
+        if isinstance(stored, Mapping) and stored.get("wait_started_at") is not None:
             store.set(LEDGER_KEY, {**stored, "wait_started_at": None})
 
     @staticmethod
-    def started_at(store: StateStore | None) -> float | None:
+    def started_at(store: StateStore) -> float | None:
         """When the first try started waiting (``wait_started_at``), as stored; ``None`` if unknown."""
-        stored = store.get(LEDGER_KEY) if store is not None else None
+        stored = store.get(LEDGER_KEY)
         return _epoch(stored.get("wait_started_at")) if isinstance(stored, Mapping) else None
 
     @staticmethod
-    def discard(store: StateStore | None, rounds: int = 1) -> None:
+    def discard(store: StateStore, rounds: int = 1) -> None:
         """Drop the ledgers of ``rounds`` rounds once the task succeeded: clearing it means "run it again"."""
-        if store is not None:
-            for number in range(1, rounds + 1):
-                store.delete(round_key(number))
+        for number in range(1, rounds + 1):
+            store.delete(round_key(number))
 
     def _save(self) -> None:
-        if self._store is not None:
-            self._store.set(
-                self._key,
-                {
-                    "fingerprint": self.fingerprint,
-                    "wait_started_at": self.wait_started_at,
-                    "parts": [part.as_json() for part in self.parts],
-                },
-            )
+        self._store.set(
+            self._key,
+            {
+                "fingerprint": self.fingerprint,
+                "wait_started_at": self.wait_started_at,
+                "parts": [part.as_json() for part in self.parts],
+            },
+        )
 
 
 def _part_from_json(stored: Any, fresh: LedgerPart) -> LedgerPart:

@@ -95,22 +95,33 @@ class ApiSession:
             raw_path=self.base_url.raw_path.rstrip(b"/") + b"/" + path.encode("ascii")
         )
 
-    def resolve(self, url: str) -> httpx.URL:
-        """An absolute URL on the base URL's origin, or a relative one joined to the base URL."""
+    def results_url(self, results_url: str, canonical_path: str) -> httpx.URL:
+        """Where to fetch results: ``results_url`` when it lies under the base URL, else ``canonical_path``.
+
+        Behind a gateway (the base URL) the API's JSON passes through unchanged, so ``results_url`` names
+        the API's own host. The key is only ever sent to the base URL's origin, so such a URL is never
+        requested: the batch's canonical results path under the base URL is, which the gateway forwards.
+        A relative ``results_url`` is joined to the base URL.
+        """
         try:
-            parsed = httpx.URL(url)
+            parsed = httpx.URL(results_url)
         except httpx.InvalidURL as exc:
-            raise UnsafeURLError(f"not a usable URL: {url!r:.200} ({exc})") from None
-        if parsed.scheme or parsed.host:  # absolute, or scheme-relative ("//host/path")
-            parsed = self.base_url.join(parsed)
-            if origin_of(parsed) != self._origin:
-                raise UnsafeURLError(
-                    f"refusing to request {parsed.copy_with(query=None)}: it is not on the origin of "
-                    f"the configured base URL ({self.base_url}), and the API key is only ever sent there. "
-                    "If the API really lives there, configure that base URL."
-                )
+            raise UnsafeURLError(f"not a usable URL: {results_url!r:.200} ({exc})") from None
+        if not (parsed.scheme or parsed.host):
+            return self.url_for(results_url.lstrip("/"))
+        parsed = self.base_url.join(parsed)  # a scheme-relative "//host/path" gets the base URL's scheme
+        prefix = self.base_url.raw_path.rstrip(b"/") + b"/"
+        if origin_of(parsed) == self._origin and parsed.raw_path.startswith(prefix):
             return parsed
-        return self.url_for(url.lstrip("/"))
+        canonical = self.url_for(canonical_path)
+        log.info(
+            "results_url %s is not under the base URL %s (a gateway passes the API's URLs through); "
+            "fetching %s instead, so the key goes only to the base URL",
+            parsed.copy_with(query=None),
+            self.base_url,
+            canonical,
+        )
+        return canonical
 
     async def request(
         self,

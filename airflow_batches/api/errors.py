@@ -6,7 +6,7 @@ The hierarchy, drawn once::
     ├── InvalidInputError (ValueError) bad input caught before any request is sent
     │   ├── InvalidBatchIdError        empty or malformed batch id (never put into a URL)
     │   └── RequestValidationError     requests that break the API's rules; ``.problems`` lists all of them
-    ├── UnsafeURLError                 a URL on another origin than base_url (the key is never sent there)
+    ├── UnsafeURLError                 a results_url that is not a URL
     ├── APIConnectionError             no HTTP response: refused, reset, DNS, TLS
     │   └── APITimeoutError            the request timed out
     ├── APIStatusError                 the server answered with an error status
@@ -140,7 +140,11 @@ class RequestValidationError(InvalidInputError):
 
 
 class UnsafeURLError(BatchAPIError):
-    """A URL whose origin differs from the configured base URL; the API key is never sent to it."""
+    """The API gave a ``results_url`` that cannot be parsed as a URL.
+
+    (One on another origin is not an error: the canonical results path under the base URL is fetched
+    instead, and the key never goes to that other origin.)
+    """
 
 
 class APIConnectionError(BatchAPIError):

@@ -348,7 +348,7 @@ class BatchServiceAsync:
                 f"batch {batch_id} has ended but the API gave no results_url, so there is nothing to "
                 "download; retrieve it again later, or check it in the Console"
             )
-        return self._session.resolve(batch.results_url)
+        return self._session.results_url(batch.results_url, f"{_BATCHES_PATH}/{batch_id}/results")
 
     def _batch_url(self, batch_id: str, action: str | None = None) -> httpx.URL:
         path = f"{_BATCHES_PATH}/{validate_batch_id(batch_id)}"

@@ -38,6 +38,10 @@ Behaviour (``POST /_emulator/config``):
     status of results on an archived batch (default 404 not_found_error).
 ``--[no-]clear-results-url-on-archive``
     ``results_url`` becomes null once archived (default: kept).
+``--results-base-url URL``
+    ``results_url`` is ``URL/v1/messages/batches/{id}/results`` instead of this server's own URL, as a
+    client behind a gateway sees it (the gateway passes the API's JSON through unchanged). The results
+    path itself is still served here.
 
 Faults, applied to API requests only (``POST /_emulator/faults``):
 

@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
         "--archived-results-status", type=int, choices=[400, 404], help="results when archived"
     )
     server.add_argument("--clear-results-url-on-archive", action=flag, help="null results_url once archived")
+    server.add_argument(
+        "--results-base-url", help="results_url names this origin instead of the server (as behind a gateway)"
+    )
 
     faults = parser.add_argument_group("fault injection (API requests only)")
     faults.add_argument("--latency-ms", type=float, help="delay added before every API response")

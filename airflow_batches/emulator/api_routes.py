@@ -38,15 +38,17 @@ def state_of(request: Request) -> EmulatorState:
     return cast(EmulatorState, request.app.state.emulator)
 
 
-def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+def _results_base_url(request: Request) -> str:
+    """The origin (and path prefix) results_url names: this server's, or the configured API host's."""
+    configured = state_of(request).settings.results_base_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
 
 
 def _batch_json(request: Request, batch: Batch, now: datetime | None = None) -> Response:
     state = state_of(request)
     model = batch.to_model(
         now or state.clock.now(),
-        base_url=_base_url(request),
+        base_url=_results_base_url(request),
         clear_results_url_on_archive=state.settings.clear_results_url_on_archive,
     )
     return model_response(model)
@@ -153,7 +155,7 @@ async def list_batches(request: Request) -> Response:
     except UnknownCursorError as exc:
         raise EmulatorError(400, str(exc)) from None
     now = state.clock.now()
-    base_url = _base_url(request)
+    base_url = _results_base_url(request)
     clear = state.settings.clear_results_url_on_archive
     models = [batch.to_model(now, base_url=base_url, clear_results_url_on_archive=clear) for batch in batches]
     page = MessageBatchPage(

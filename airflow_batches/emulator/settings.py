@@ -64,6 +64,9 @@ class ServerSettings(_Settings):
     cancel_ended_status: Literal[400, 409] = 400
     archived_results_status: Literal[400, 404] = 404
     clear_results_url_on_archive: bool = False
+    # Where results_url points instead of this server (as behind a gateway that passes the API's JSON
+    # through, so results_url names the API's own host).
+    results_base_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
 
     def public(self) -> dict[str, Any]:
         """The settings as shown by the admin endpoint: the key itself is never shown."""

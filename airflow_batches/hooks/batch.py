@@ -109,6 +109,11 @@ class BatchHook(BaseHook):
         settings = await self.aget_settings()
         return BatchServiceAsync(**settings.service_kwargs(), http_client=shared_client(settings))
 
+    @property
+    def default_model(self) -> str | None:
+        """The connection's ``model`` extra, as the official provider has it: for requests without a model."""
+        return self.get_settings().default_model
+
     def get_service(self) -> BatchServiceAsync:
         """A service with a pool of its own; use it as ``async with hook.get_service() as service:``."""
         return BatchServiceAsync(**self.get_settings().service_kwargs())

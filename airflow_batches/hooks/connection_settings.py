@@ -4,7 +4,9 @@ Two connection types are read the same way: ours (``anthropic_batches``) and the
 provider's (``anthropic``), so an existing ``anthropic_default`` connection works unchanged. The API key is
 the password, the base URL the host (a bare host gets ``https://``), the rest comes from the extras. For the
 official provider's connections ``anthropic_client_kwargs`` (``timeout``, ``max_retries``,
-``default_headers``, ``base_url``, ``api_key``) is honoured too; our top-level extras win over it.
+``default_headers``, ``base_url``, ``api_key``) is honoured too; our top-level extras win over it. Its
+``model`` extra is the default model, and its ``platform`` and ``workload_identity`` extras are read as
+:mod:`airflow_batches.hooks.platforms` explains: what cannot work fails here, before any request.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from urllib.parse import urlsplit
 
 from airflow_batches.api.service import DEFAULT_BASE_URL
 from airflow_batches.checks import is_positive_number
-from airflow_batches.errors import ConnectionSettingsError
+from airflow_batches.hooks.platforms import default_model, platform_target, settings_error
 
 __all__ = [
     "ConnectionSettings",
@@ -28,7 +30,7 @@ __all__ = [
 ]
 
 
-# Extras of the official provider's connection that concern other features (models, other clouds).
+# Extras of the official provider's connection read by ``platforms`` (or, for other clouds, refused there).
 _FOREIGN_EXTRAS = frozenset(
     {"model", "platform", "workload_identity", "aws_region", "project_id", "region", "resource"}
 )
@@ -47,6 +49,7 @@ class ConnectionSettings:
     max_retries: int | None = None
     betas: tuple[str, ...] = ()
     default_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    default_model: str | None = None
 
     def pool_key(self) -> str:
         """Names the HTTP pool these settings may share: a hash, so no setting can leak through it."""
@@ -66,10 +69,6 @@ class ConnectionSettings:
         return kwargs
 
 
-def _error(conn_id: str, where: str, problem: str, fix: str) -> ConnectionSettingsError:
-    return ConnectionSettingsError(f"connection {conn_id!r}, {where}: {problem}. Fix: {fix}")
-
-
 def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
     text = (host or "").strip()
     if not text:
@@ -80,17 +79,19 @@ def _base_url(conn_id: str, host: str | None, port: int | None) -> str:
         parts = urlsplit(text)
         parsed_port = parts.port
     except ValueError as exc:
-        raise _error(
+        raise settings_error(
             conn_id, "host", f"{host!r} is not a URL ({exc})", "use e.g. https://api.anthropic.com"
         ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _error(conn_id, "host", f"{host!r} is not an http(s) URL", "use e.g. https://api.anthropic.com")
+        raise settings_error(
+            conn_id, "host", f"{host!r} is not an http(s) URL", "use e.g. https://api.anthropic.com"
+        )
     if parts.username or parts.password:
-        raise _error(
+        raise settings_error(
             conn_id, "host", "the base URL contains credentials", "put the API key in the password field"
         )
     if parts.query or parts.fragment:
-        raise _error(
+        raise settings_error(
             conn_id, "host", "the base URL has a query or fragment", "give only scheme, host and path"
         )
     netloc = parts.netloc
@@ -107,7 +108,9 @@ def _timeout(conn_id: str, key: str, value: Any) -> float | None:
     except (TypeError, ValueError):
         number = math.nan
     if not is_positive_number(number):
-        raise _error(conn_id, f"extra {key!r}", f"{value!r} is not a positive number of seconds", "e.g. 60")
+        raise settings_error(
+            conn_id, f"extra {key!r}", f"{value!r} is not a positive number of seconds", "e.g. 60"
+        )
     return number
 
 
@@ -116,7 +119,7 @@ def _max_retries(conn_id: str, key: str, value: Any) -> int | None:
         return None
     text = str(value).strip() if not isinstance(value, bool) else ""
     if not text.isdigit():
-        raise _error(
+        raise settings_error(
             conn_id, f"extra {key!r}", f"{value!r} is not a whole number >= 0", "e.g. 2 (0 = no retries)"
         )
     return int(text)
@@ -127,7 +130,7 @@ def _betas(conn_id: str, value: Any) -> tuple[str, ...]:
         return ()
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
-        raise _error(
+        raise settings_error(
             conn_id,
             "extra 'betas'",
             f"{value!r} is neither a list of names nor a comma-separated string",
@@ -144,15 +147,17 @@ def _headers(conn_id: str, key: str, value: Any) -> tuple[tuple[str, str], ...]:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise _error(
+            raise settings_error(
                 conn_id, f"extra {key!r}", f"not valid JSON ({exc.msg} at char {exc.pos})", fix
             ) from None
     if not isinstance(value, Mapping):
-        raise _error(conn_id, f"extra {key!r}", f"expected an object, got {type(value).__name__}", fix)
+        raise settings_error(
+            conn_id, f"extra {key!r}", f"expected an object, got {type(value).__name__}", fix
+        )
     headers = []
     for name, header_value in value.items():
         if not isinstance(name, str) or not name.strip() or not isinstance(header_value, str | int | float):
-            raise _error(
+            raise settings_error(
                 conn_id, f"extra {key!r}", f"header {name!r} has a name or value that is not text", fix
             )
         headers.append((name.strip(), str(header_value)))
@@ -163,19 +168,12 @@ def settings_from_connection(
     conn_id: str, *, host: str | None, port: int | None, password: str | None, extra: Mapping[str, Any]
 ) -> ConnectionSettings:
     """Check and convert a connection's fields; raises :class:`ConnectionSettingsError` naming what to fix."""
-    platform = extra.get("platform")
-    if platform and str(platform).lower() != "anthropic":
-        raise _error(
-            conn_id,
-            "extra 'platform'",
-            f"Message Batches are used through the first-party API, not {platform!r}",
-            "use a connection to the Anthropic API (platform 'anthropic' or unset)",
-        )
     client_kwargs = extra.get("anthropic_client_kwargs") or {}
     if not isinstance(client_kwargs, Mapping):
-        raise _error(
+        raise settings_error(
             conn_id, "extra 'anthropic_client_kwargs'", "is not an object", "give a JSON object or remove it"
         )
+    target = platform_target(conn_id, extra, client_kwargs, host=host, password=password)
 
     def pick(key: str) -> tuple[str, Any]:
         if extra.get(key) is not None:
@@ -184,19 +182,19 @@ def settings_from_connection(
 
     version = extra.get("anthropic_version")
     if version is not None and (not isinstance(version, str) or not version.strip()):
-        raise _error(
+        raise settings_error(
             conn_id, "extra 'anthropic_version'", f"{version!r} is not a version string", "e.g. 2023-06-01"
         )
-    base_url = client_kwargs.get("base_url") or host
     return ConnectionSettings(
         conn_id=conn_id,
-        base_url=_base_url(conn_id, base_url if isinstance(base_url, str) else None, port),
-        api_key=(client_kwargs.get("api_key") or password or None),
+        base_url=_base_url(conn_id, target.base_url, port),
+        api_key=target.api_key,
         api_version=version.strip() if isinstance(version, str) else None,
         timeout=_timeout(conn_id, *pick("timeout")),
         max_retries=_max_retries(conn_id, *pick("max_retries")),
         betas=_betas(conn_id, extra.get("betas")),
-        default_headers=_headers(conn_id, *pick("default_headers")),
+        default_headers=_headers(conn_id, *pick("default_headers")) + target.headers,
+        default_model=default_model(conn_id, extra.get("model")),
     )
 
 

@@ -47,6 +47,7 @@ from airflow_batches.cost.tally import DEFAULT_SAMPLE_SIZE, RequestTally
 from airflow_batches.errors import BatchCreateAmbiguousError, BatchRequestsInvalidError
 from airflow_batches.events import validate_event
 from airflow_batches.hooks.batch import BatchHook
+from airflow_batches.ledger_store import ledger_store
 from airflow_batches.operators.cancelling import cancel_unfinished
 from airflow_batches.operators.cost_plan import reported_cost, validate_cost_settings
 from airflow_batches.operators.request_source import as_literal, describe_source, iter_request_items
@@ -82,7 +83,8 @@ class BatchCreateOperator(BaseOperator):
         XCom value holding one, or the URI / ``ObjectStoragePath`` of a JSONL file with one request per line
         (streamed, never loaded whole; the URI is templated).
     :param conn_id: Airflow connection (conn type ``anthropic_batches`` or ``anthropic``).
-    :param default_model: ``params.model`` for requests that do not set one.
+    :param default_model: ``params.model`` for requests that do not set one; unset, the connection's ``model``
+        extra (as the official provider reads it) is used.
     :param deferrable: wait in the triggerer (frees the worker slot) instead of in the worker.
     :param wait_for_completion: wait until every batch has ended; ``False`` returns right after creating.
     :param poll_interval: seconds between state checks.
@@ -211,7 +213,7 @@ class BatchCreateOperator(BaseOperator):
         # Downstream tasks and humans see the ids while the task waits (and after a crash while waiting).
         context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=group)
         if not self.wait_for_completion:
-            CreateLedger.discard(context.get("task_state_store"))
+            CreateLedger.discard(ledger_store(context))
             return group
         return self._wait(context, hook, group, ledger.deadline(self.timeout))
 
@@ -262,7 +264,7 @@ class BatchCreateOperator(BaseOperator):
             pushed = context["ti"].xcom_pull(task_ids=self.task_id, key=XCOM_RETURN_KEY)
             group = cast("BatchGroup", pushed) if isinstance(pushed, Mapping) else None
         if checked["status"] == "timeout":
-            CreateLedger.restart_clock(context.get("task_state_store"))
+            CreateLedger.restart_clock(ledger_store(context))
         if checked["status"] == "timeout" and self.cancel_on_timeout:
             ended = {b["id"] for b in checked["batches"] if b["processing_status"] == "ended"}
             unfinished = [batch_id for batch_id in checked["batch_ids"] if batch_id not in ended]
@@ -277,7 +279,7 @@ class BatchCreateOperator(BaseOperator):
         if group is None or not group.get("rounds"):
             return self._finish(context, group_of(checked["batches"], group))
         if deadline is None and self.timeout is not None:
-            started = CreateLedger.started_at(context.get("task_state_store"))
+            started = CreateLedger.started_at(ledger_store(context))
             deadline = None if started is None else started + self.timeout
         return self._end_round(context, self.hook, group, checked["batches"], deadline)
 
@@ -328,13 +330,13 @@ class BatchCreateOperator(BaseOperator):
     def _dry_run(self, hook: BatchHook) -> dict[str, Any]:
         tally = self.cost.tally()
         with contextlib.ExitStack() as stack:
-            plan = self.cost.plan(hook, self._spool(stack, tally=tally), tally)
+            plan = self.cost.plan(hook, self._spool(stack, hook, tally=tally), tally)
         self.log.info("Dry run: nothing was sent; the plan is the return value.")
         return plan
 
     def _submit(self, context: Context, hook: BatchHook) -> tuple[BatchGroup, CreateLedger]:
         with contextlib.ExitStack() as stack:
-            spooled = self._spool(stack, check_budget_with=hook)
+            spooled = self._spool(stack, hook, check_budget=True)
             ledger, batch_ids = self._create_all(context, hook, spooled, round_number=1)
             group = new_group(
                 batch_ids,
@@ -348,7 +350,7 @@ class BatchCreateOperator(BaseOperator):
     ) -> tuple[list[str], list[int]]:
         """Create the batches of a follow-up round: the chosen requests, read again from the input."""
         with contextlib.ExitStack() as stack:
-            spooled = self._spool(stack, select=custom_ids.__contains__, check_budget_with=hook)
+            spooled = self._spool(stack, hook, select=custom_ids.__contains__, check_budget=True)
             _, batch_ids = self._create_all(context, hook, spooled, round_number=round_number)
             return batch_ids, [p.request_count for p in spooled]
 
@@ -356,7 +358,7 @@ class BatchCreateOperator(BaseOperator):
         self, context: Context, hook: BatchHook, spooled: list[SpooledBatch], *, round_number: int
     ) -> tuple[CreateLedger, list[str]]:
         ledger = CreateLedger.load(
-            context.get("task_state_store"),
+            ledger_store(context),
             [(p.fingerprint, p.request_count) for p in spooled],
             where=f"task {self.task_id}" + (f" (round {round_number})" if round_number > 1 else ""),
             key=round_key(round_number),
@@ -388,25 +390,27 @@ class BatchCreateOperator(BaseOperator):
     def _spool(
         self,
         stack: contextlib.ExitStack,
+        hook: BatchHook,
         select: Callable[[str], bool] | None = None,
         *,
         tally: RequestTally | None = None,
-        check_budget_with: BatchHook | None = None,
+        check_budget: bool = False,
     ) -> list[SpooledBatch]:
         """Validate and spool the input, writing only the ``select``-ed requests; files go with ``stack``.
 
-        With ``check_budget_with`` (the hook) and ``max_cost_usd``, the plan of what was spooled must fit the
-        budget; ``tally`` collects what a plan needs.
+        Requests without a model get ``default_model``, else the connection's ``model`` extra. With
+        ``check_budget`` and ``max_cost_usd``, the plan of what was spooled must fit the budget; ``tally``
+        collects what a plan needs.
         """
         source = describe_source(self.requests)
-        if check_budget_with is not None and self.cost.budget is not None:
+        if check_budget and self.cost.budget is not None:
             tally = self.cost.tally()
         try:
             spooled = spool_batches(
                 iter_request_items(self.requests),
                 max_requests=self.max_requests_per_batch,
                 max_bytes=self.max_bytes_per_batch,
-                default_model=self.default_model,
+                default_model=self.default_model or hook.default_model,
                 select=select,
                 observe=tally,
             )
@@ -421,8 +425,8 @@ class BatchCreateOperator(BaseOperator):
             len(spooled),
             ", ".join(f"{p.request_count} requests / {p.nbytes} bytes" for p in spooled),
         )
-        if check_budget_with is not None and tally is not None:
-            self.cost.check_budget(check_budget_with, spooled, tally)
+        if check_budget and tally is not None:
+            self.cost.check_budget(hook, spooled, tally)
         return spooled
 
     def _create_part(self, hook: BatchHook, ledger: CreateLedger, index: int, part: SpooledBatch) -> str:
@@ -459,7 +463,7 @@ class BatchCreateOperator(BaseOperator):
             on_all_canceled=self.on_all_canceled,
             batch_ids=list(group["batch_ids"]),
         )
-        CreateLedger.discard(context.get("task_state_store"), rounds=1 + self.resubmit_rounds)
+        CreateLedger.discard(ledger_store(context), rounds=1 + self.resubmit_rounds)
         if self.report_cost:
             group["cost"] = reported_cost(self.hook, list(group["batch_ids"]), self.cost.table)
         return group

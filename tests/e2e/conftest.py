@@ -56,9 +56,9 @@ def run_dag(dags_folder: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         )
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        from airflow.dag_processing.dagbag import DagBag
         from airflow.models.xcom import XComModel
         from airflow.utils.session import create_session
+        from airflow_lines import DagBag
 
         bag = DagBag(dag_folder=str(dags_folder / _file_of(dag_id, dags_folder)))
         assert not bag.import_errors, bag.import_errors

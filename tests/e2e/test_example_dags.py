@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from airflow.dag_processing.dagbag import DagBag
+from airflow_lines import DagBag
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags"
 

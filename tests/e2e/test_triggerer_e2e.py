@@ -31,6 +31,13 @@ def services(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         yield running
 
 
+def has_task_state_store() -> bool:
+    from importlib.metadata import version
+
+    major, minor = (int(part) for part in version("apache-airflow").split(".")[:2])
+    return (major, minor) >= (3, 3)
+
+
 def test_deferred_create_survives_a_triggerer_restart(services: Services) -> None:
     emulator: Any = services.emulator
     created_before = emulator.stats()["batches_created"]
@@ -133,6 +140,26 @@ def test_marking_a_deferred_task_failed_cancels_its_batch_and_a_rerun_submits_an
     services.airflow("tasks", "clear", dag_id, "-t", "create", "-y")
     assert services.final_state(dag_id) == "success", services.logs()
     assert emulator.stats()["batches_created"] == created_before + 2
+
+
+def test_clearing_a_task_that_died_after_create_reattaches(services: Services) -> None:
+    """No retries: the first try dies right after create and fails; a user clears it; the rerun reattaches."""
+    emulator: Any = services.emulator
+    dag_id = "e2e_clear_after_crash"
+    created_before = emulator.stats()["batches_created"]
+    services.trigger_dag(dag_id)
+    assert services.final_state(dag_id) == "failed", services.logs()
+    assert emulator.stats()["batches_created"] == created_before + 1
+    ledger_sql = "select key from variable where key like 'airflow_batches.create_ledger.%'"
+    # Before Airflow 3.3 (no task state store) the ledger is one Variable of the task instance.
+    assert len(services.query(ledger_sql)) == (0 if has_task_state_store() else 1)
+
+    services.airflow("tasks", "clear", dag_id, "-t", "create", "-y")
+    assert services.final_state(dag_id) == "success", services.logs()
+    tries = dict(services.query("select task_id, try_number from task_instance where dag_id = ?", dag_id))
+    assert tries == {"create": 2}
+    assert emulator.stats()["batches_created"] == created_before + 1
+    assert services.query(ledger_sql) == []  # the ledger of a task that succeeded is gone
 
 
 @contextlib.contextmanager

@@ -58,8 +58,18 @@ class TI:
         self.pushed[key] = value
 
 
+class StateStore(dict[str, Any]):
+    """Airflow's task state store (where the create ledger lives), in memory."""
+
+    def set(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
+
+
 def run(operator: BatchCreateOperator) -> Any:
-    return operator.execute({"ti": TI(), "task_state_store": None})  # type: ignore[arg-type]
+    return operator.execute({"ti": TI(), "task_state_store": StateStore()})  # type: ignore[arg-type]
 
 
 def test_a_dry_run_returns_the_plan_and_creates_no_batch(api: RunningEmulator) -> None:

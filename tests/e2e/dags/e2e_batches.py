@@ -96,8 +96,11 @@ with DAG("e2e_blocking", schedule=None, start_date=START, catchup=False):
     BatchResultsOperator(task_id="land", batch_id=create.output, destination=OUTPUT + "/blocking/")
 
 with DAG("e2e_retry_after_timeout", schedule=None, start_date=START, catchup=False):
-    # The emulator keeps batches in progress for 5 s: the first try times out while waiting, after create.
-    create_task(3, deferrable=False, execution_timeout=timedelta(seconds=3), **RETRY_ONCE)
+    # The emulator keeps batches in progress for 5 s from their creation, and the execution timeout is as
+    # long, counted from before create: the first try always times out while waiting (the batch ends the
+    # create call's duration after it), and the retry finds it ended or ending, with 5 s of slack on a busy
+    # machine.
+    create_task(3, deferrable=False, execution_timeout=timedelta(seconds=5), **RETRY_ONCE)
 
 for crash_at in ("defer", "resume"):
     with DAG(f"e2e_retry_deferrable_crash_at_{crash_at}", schedule=None, start_date=START, catchup=False):
@@ -110,6 +113,12 @@ for crash_at in ("defer", "resume"):
             poll_interval=0.5,
             **RETRY_ONCE,
         )
+
+with DAG("e2e_clear_after_crash", schedule=None, start_date=START, catchup=False):
+    # Run by the real scheduler; no retries: the first try dies after create, then the test clears the task.
+    CrashOnFirstTryCreateOperator(
+        task_id="create", crash_at="defer", requests=requests(3), deferrable=True, poll_interval=1
+    )
 
 with DAG("e2e_cancel_on_kill", schedule=None, start_date=START, catchup=False):
     # The emulator keeps batches in progress for a long time; the execution timeout kills the task.

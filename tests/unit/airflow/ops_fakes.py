@@ -45,6 +45,7 @@ class FakeBatchHook:
         self.deleted: list[str] = []
         self.status = status
         self.fail_create_at = fail_create_at
+        self.default_model: str | None = None  # the connection's ``model`` extra
 
     def create(self, spooled: SpooledBatch) -> MessageBatch:
         if self.fail_create_at is not None and len(self.bodies) + 1 == self.fail_create_at:

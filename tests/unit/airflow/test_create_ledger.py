@@ -70,15 +70,6 @@ def test_discard_forgets_the_group() -> None:
     assert CreateLedger.load(store, PARTS).batch_id(0) is None
 
 
-def test_without_a_store_the_ledger_works_in_memory_and_warns(caplog: Any) -> None:
-    caplog.set_level(logging.WARNING)
-    ledger = CreateLedger.load(None, PARTS, where="task create")
-    ledger.mark_started(0)
-    ledger.record(0, "msgbatch_one")
-    assert ledger.batch_id(0) == "msgbatch_one"
-    assert "task_state_store" in caplog.text and "task create" in caplog.text
-
-
 def test_garbage_in_the_store_is_ignored() -> None:
     store = DictStore()
     store.data[LEDGER_KEY] = {"fingerprint": group_fingerprint(["a" * 64, "b" * 64]), "parts": ["x", None]}
@@ -118,7 +109,6 @@ def test_restart_clock_gives_the_next_try_a_fresh_timeout(monkeypatch: Any) -> N
     monkeypatch.setattr(reattach_module, "_now", lambda: 5000.0)
     cleared = CreateLedger.load(store, PARTS)
     assert cleared.deadline(60) == 5060.0 and cleared.batch_id(0) == "msgbatch_one"
-    CreateLedger.restart_clock(None)  # no store: nothing to do
     CreateLedger.restart_clock(DictStore())  # no ledger: nothing to do
 
 

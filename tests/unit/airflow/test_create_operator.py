@@ -128,6 +128,20 @@ def test_default_model_fills_requests_without_one(hook: FakeBatchHook) -> None:
     assert [r["params"]["model"] for r in hook.bodies[0]["requests"]] == ["claude-x", "m"]
 
 
+def test_the_connections_model_extra_is_the_default_model_unless_the_operator_sets_one(
+    hook: FakeBatchHook,
+) -> None:
+    hook.default_model = "claude-from-conn"
+    requests = reqs(2)
+    del requests[0]["params"]["model"]
+    with pytest.raises(TaskDeferred):
+        operator(requests).execute(context())
+    with pytest.raises(TaskDeferred):
+        operator(requests, default_model="claude-x").execute(context())
+    assert [r["params"]["model"] for r in hook.bodies[0]["requests"]] == ["claude-from-conn", "m"]
+    assert [r["params"]["model"] for r in hook.bodies[1]["requests"]] == ["claude-x", "m"]
+
+
 def test_split_into_a_group_pushed_to_xcom_before_deferring(hook: FakeBatchHook) -> None:
     ctx = context()
     before = time.time()

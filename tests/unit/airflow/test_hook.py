@@ -7,6 +7,7 @@ HTTP goes to ``httpx.MockTransport`` here; tests against the real emulator are i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import threading
@@ -123,15 +124,30 @@ def test_unknown_extras_are_warned_about_by_name_only(
 
 
 async def test_async_lookup_never_uses_the_blocking_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Airflow 3.3.2+ the lookup is async all the way; before, the compat layer runs the sync lookup in
+    a worker thread (the async one masks secrets with a call that deadlocks a busy loop there): never on the
+    event loop itself."""
     set_conn(monkeypatch, host="http://127.0.0.1:1")
     monkeypatch.setenv("AIRFLOW_DISABLE_GREENBACK_PORTAL", "1")
+    from airflow.sdk import Connection
 
-    def blocking(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("sync get_connection called on the event loop")
+    sync_lookups: list[str] = []
+    sync_lookup = BatchHook.get_connection
+
+    def blocking(cls: type[BatchHook], conn_id: str) -> Any:
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop()
+            raise AssertionError("sync get_connection called on the event loop")
+        sync_lookups.append(threading.current_thread().name)
+        return sync_lookup(conn_id)
 
     monkeypatch.setattr(BatchHook, "get_connection", classmethod(blocking))
     settings = await BatchHook().aget_settings()
     assert settings.base_url == "http://127.0.0.1:1"
+    if hasattr(Connection, "aextra_dejson"):  # Airflow 3.3.2+: async all the way
+        assert sync_lookups == []
+    else:  # one sync lookup, in a worker thread (blocking() fails on the loop's thread)
+        assert len(sync_lookups) == 1
 
 
 async def test_services_of_one_loop_share_one_pool(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -130,3 +130,114 @@ def test_repr_hides_key_and_headers_and_pool_key_is_a_hash_of_the_base_url_only(
 def test_unknown_extras_are_listed_but_known_foreign_ones_are_not() -> None:
     extra = {"timeout": 1, "model": "m", "platform": "anthropic", "anthropic_client_kwargs": {}, "timout": 3}
     assert unknown_extras(extra) == ["timout"]
+
+
+def test_the_model_extra_is_the_default_model() -> None:
+    assert read(model=" claude-haiku-4-5 ").default_model == "claude-haiku-4-5"
+    assert read().default_model is None
+    with pytest.raises(ConnectionSettingsError, match="extra 'model'"):
+        read(model=["claude"])
+
+
+AWS = {"platform": "aws", "aws_region": "us-west-2", "anthropic_client_kwargs": {"workspace_id": "wrkspc_1"}}
+
+
+@pytest.fixture
+def no_credentials_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AWS_API_KEY",
+        "ANTHROPIC_AWS_WORKSPACE_ID",
+        "ANTHROPIC_AWS_BASE_URL",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_claude_platform_on_aws_with_an_api_key_goes_to_its_regional_endpoint(
+    no_credentials_in_env: None,
+) -> None:
+    settings = read(**AWS)
+    assert settings.base_url == "https://aws-external-anthropic.us-west-2.api.aws"
+    assert settings.api_key == KEY
+    assert dict(settings.service_kwargs()["default_headers"]) == {"anthropic-workspace-id": "wrkspc_1"}
+    via_kwargs = read(
+        "ignored.example",
+        password=None,
+        platform="aws",
+        anthropic_client_kwargs={"api_key": "sk-aws", "workspace_id": "w", "base_url": "http://127.0.0.1:9"},
+    )
+    assert (via_kwargs.base_url, via_kwargs.api_key) == ("http://127.0.0.1:9", "sk-aws")
+
+
+def test_claude_platform_on_aws_reads_the_sdks_environment_variables(
+    no_credentials_in_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_AWS_API_KEY", "sk-aws-env")
+    monkeypatch.setenv("ANTHROPIC_AWS_WORKSPACE_ID", "wrkspc_env")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    settings = read(password=None, platform="aws")
+    assert settings.base_url == "https://aws-external-anthropic.eu-west-1.api.aws"
+    assert settings.api_key == "sk-aws-env"
+    assert settings.default_headers == (("anthropic-workspace-id", "wrkspc_env"),)
+
+
+@pytest.mark.parametrize(
+    ("fields", "where", "problem"),
+    [
+        ({**AWS, "password": None}, "extra 'platform' = 'aws'", "without an API key"),
+        (
+            {
+                **AWS,
+                "anthropic_client_kwargs": {
+                    "workspace_id": "w",
+                    "aws_access_key": "AKIA",
+                    "aws_secret_key": "s",
+                },
+            },
+            "extra 'platform' = 'aws'",
+            "aws_access_key, aws_secret_key select AWS SigV4",
+        ),
+        (
+            {**AWS, "anthropic_client_kwargs": {}},
+            "extra 'anthropic_client_kwargs.workspace_id'",
+            "workspace id",
+        ),
+        ({**AWS, "aws_region": None}, "extra 'aws_region'", "needs a region"),
+        ({"platform": "bedrock"}, "extra 'platform'", "Amazon Bedrock ('bedrock') does not serve"),
+        ({"platform": "vertex"}, "extra 'platform'", "does not serve the Message Batches API"),
+        ({"platform": "mainframe"}, "extra 'platform'", "unknown platform 'mainframe'"),
+        (
+            {
+                "password": None,
+                "workload_identity": {
+                    "identity_token_file": "/var/run/secrets/anthropic.com/token",
+                    "federation_rule_id": "fdrl_1",
+                    "organization_id": "org",
+                },
+            },
+            "extra 'workload_identity'",
+            "Workload Identity Federation (keyless OIDC sign-in) is not supported",
+        ),
+        ({"password": None}, "password", "no API key"),
+    ],
+)
+def test_platforms_and_credentials_that_cannot_work_fail_when_the_connection_is_read(
+    no_credentials_in_env: None, fields: dict[str, Any], where: str, problem: str
+) -> None:
+    password = fields.pop("password", KEY)
+    with pytest.raises(ConnectionSettingsError) as info:
+        read(password=password, **fields)
+    text = str(info.value)
+    assert text.startswith(f"connection 'my_conn', {where}:"), text
+    assert problem in text and "Fix:" in text
+    if where != "extra 'anthropic_client_kwargs.workspace_id'" and where != "extra 'aws_region'":
+        assert "supported: platform 'anthropic'" in text
+
+
+def test_a_connection_without_a_key_uses_anthropic_api_key_from_the_environment(
+    no_credentials_in_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-env")
+    assert read(password=None).api_key is None  # the service reads $ANTHROPIC_API_KEY itself

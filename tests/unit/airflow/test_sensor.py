@@ -11,13 +11,13 @@ from typing import Any
 
 import ops_fakes
 import pytest
+from airflow.exceptions import AirflowRescheduleException
 from airflow.providers.common.compat.sdk import (
     AirflowSkipException,
     PokeReturnValue,
     TaskDeferred,
     conf,
 )
-from airflow.sdk.exceptions import AirflowRescheduleException
 from fake_api import FakeAPI
 
 from airflow_batches.api import BatchServiceAsync

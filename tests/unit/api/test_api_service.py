@@ -337,21 +337,48 @@ async def test_ended_without_results_url(make_service: Callable[..., BatchServic
             [line async for line in service.results_lines("msgbatch_01")]
 
 
+CANONICAL = "https://gw.example/p/v1/messages/batches/msgbatch_01/results"
+
+
 @pytest.mark.parametrize(
-    "url",
+    ("url", "fetched"),
     [
-        "https://evil.example/v1/messages/batches/msgbatch_01/results",
-        "http://api.anthropic.com/v1/messages/batches/msgbatch_01/results",  # other scheme
-        "https://api.anthropic.com:8443/v1/messages/batches/msgbatch_01/results",  # other port
-        "//evil.example/x",  # scheme-relative: another host
+        # Not under the base URL (behind a gateway results_url names the API's host): the canonical path.
+        ("https://evil.example/v1/messages/batches/msgbatch_01/results", CANONICAL),
+        ("http://api.anthropic.com/v1/messages/batches/msgbatch_01/results", CANONICAL),  # other scheme
+        ("https://api.anthropic.com:8443/v1/messages/batches/msgbatch_01/results", CANONICAL),  # other port
+        ("//evil.example/x", CANONICAL),  # scheme-relative: another host
+        ("https://gw.example/v1/messages/batches/msgbatch_01/results", CANONICAL),  # outside the base path
+        # Under the base URL: as given.
+        (CANONICAL + "?signed=1", CANONICAL + "?signed=1"),
     ],
 )
-async def test_results_url_on_another_origin_is_refused(
-    url: str, make_service: Callable[..., BatchServiceAsync]
+async def test_results_come_from_results_url_only_under_the_base_url_else_from_the_canonical_path(
+    url: str, fetched: str, make_service: Callable[..., BatchServiceAsync]
 ) -> None:
-    rec = results_routes(batch_json(status="ended", results_url=url), None)
+    rec = FakeAPI(
+        {
+            ("GET", "/p/v1/messages/batches/msgbatch_01"): json_response(
+                batch_json(status="ended", results_url=url)
+            ),
+            ("GET", "/p/v1/messages/batches/msgbatch_01/results"): httpx.Response(200, content=CANCELED),
+        }
+    )
+    async with make_service(rec, base_url="https://gw.example/p") as service:
+        assert [line async for line in service.results_lines("msgbatch_01")] == [CANCELED]
+    assert [str(r.url) for r in rec.requests] == [
+        "https://gw.example/p/v1/messages/batches/msgbatch_01",
+        fetched,
+    ]
+    assert rec.requests[1].headers["x-api-key"] == API_KEY
+
+
+async def test_unparseable_results_url_is_refused(make_service: Callable[..., BatchServiceAsync]) -> None:
+    rec = results_routes(
+        batch_json(status="ended", results_url="https://api.anthropic.com/\x00/results"), None
+    )
     async with make_service(rec) as service:
-        with pytest.raises(UnsafeURLError, match="only ever sent"):
+        with pytest.raises(UnsafeURLError, match="not a usable URL"):
             [line async for line in service.results_lines("msgbatch_01")]
     assert len(rec.requests) == 1  # only the retrieve
 
