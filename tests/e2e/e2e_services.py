@@ -53,7 +53,8 @@ class MetadataDB:
             connection = psycopg2.connect(host=str(self.socket_dir), user="postgres", dbname="postgres")
             try:
                 with connection.cursor() as cursor:
-                    cursor.execute(sql.replace("?", "%s"), params)
+                    # psycopg2's placeholders are %s, so a literal % (LIKE patterns) is written %%.
+                    cursor.execute(sql.replace("%", "%%").replace("?", "%s"), params)
                     rows: list[tuple[Any, ...]] = cursor.fetchall()
                     return rows
             finally:
