@@ -11,6 +11,7 @@ while the DAG file is parsed or an argument is read, before anything is paid for
     ├── BatchCreateAmbiguousError    create may have made a batch whose id never arrived
     ├── BatchBudgetExceededError     the plan may cost more than ``max_cost_usd``; nothing was sent
     ├── RequestSourceError           the create operator's ``requests`` cannot be read
+    │   └── RecordsError             a ``RequestTemplate``'s records cannot be read
     ├── BatchOutcomeError            ended batches break the outcome policy (too many failed requests, ...)
     ├── BatchAccessError             a batch cannot be read: key, permission, unknown id, bad request
     ├── BatchMissingError            a batch to cancel or delete does not exist
@@ -67,6 +68,7 @@ __all__ = [
     "DestinationExistsError",
     "DestinationWriteError",
     "InvalidBatchEventError",
+    "RecordsError",
     "RequestSourceError",
     "RequestValidationError",
     "ResultsArchivedError",
@@ -94,6 +96,10 @@ class BatchBudgetExceededError(AirflowFailException):
 
 class RequestSourceError(AirflowFailException):
     """The ``requests`` argument cannot be read; retrying would not help."""
+
+
+class RecordsError(RequestSourceError):
+    """The records of a ``RequestTemplate`` cannot be read (no file, bad JSON/CSV/Parquet, no pyarrow)."""
 
 
 class BatchOutcomeError(AirflowFailException):

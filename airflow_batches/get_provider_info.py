@@ -34,6 +34,9 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": _modules("triggers.batch"),
         "sensors": _modules("sensors.batch"),
         "operators": _modules("operators.create", "operators.manage", "operators.results"),
+        "task-decorators": [
+            {"name": "anthropic_batch", "class-name": "airflow_batches.decorators.batch.anthropic_batch_task"}
+        ],
         "connection-types": [
             {
                 "connection-type": "anthropic_batches",

@@ -3,8 +3,8 @@
 Steps: use ``.airflow/`` (in the repository) as AIRFLOW_HOME, migrate its SQLite metadata DB, start the local
 Message Batches emulator, write sample input records for the day, point the ``anthropic_default`` connection
 at the emulator (environment variable), run ``example_batches_etl`` with ``dag.test()`` (the deferrable
-sensor really defers and resumes through Airflow's trigger machinery), then print where the results are and
-the usage/cost summary. Output goes to ``demo-output/``.
+create task really defers and resumes through Airflow's trigger machinery), then print where the results
+are, the usage/cost summary and the first rows of the results table. Output goes to ``demo-output/``.
 
 The terminal shows only short ``[demo]`` progress lines and the summary: everything Airflow, the task code and
 the subprocesses write (file descriptors 1 and 2) goes to ``.airflow/demo.log``. On failure the last lines of
@@ -32,6 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 DAG_ID = "example_batches_etl"
 # Lines of Airflow's log shown on failure: enough for the task's error and its context.
 LOG_TAIL_LINES = 40
+TABLE_ROWS_SHOWN = 5
+INVALID_OUTPUT_RATE = 0.1
 
 TOPICS = [
     "how tides follow the moon",
@@ -170,6 +172,25 @@ def report(console: Console, workdir: Path, day: date) -> None:
     cost = summary["cost_usd"]
     shown = f"${cost:.6f}" if cost is not None else f"unknown (no price for {summary['unpriced_models']})"
     console.say(f"[demo] cost at batch prices: {shown}")
+    show_table(console, Path(summary["table"].removeprefix("file://")), summary)
+
+
+def show_table(console: Console, path: Path, summary: dict[str, object]) -> None:
+    """The first rows of the table the landing wrote, a few columns of each."""
+    import pyarrow.parquet as pq
+
+    rows = pq.ParquetFile(path).iter_batches(batch_size=TABLE_ROWS_SHOWN)
+    first = next(rows).to_pylist() if path.stat().st_size else []
+    console.say(
+        f"[demo] table {path.name}: {summary['valid_answers']} valid / {summary['invalid_answers']} "
+        f"invalid answers; first {len(first)} rows (record_id, result_type, valid, topic, summary):"
+    )
+    for row in first:
+        topic, text = (" ".join(str(row[name]).split()) for name in ("topic", "summary"))
+        console.say(
+            f"[demo]   {row['record_id']:>4}  {row['result_type']}  {row['valid']!s:<5}  "
+            f"{topic[:22]:<22}  {text[:60]}"
+        )
 
 
 def positive_int(text: str) -> int:
@@ -193,8 +214,12 @@ def main() -> int:
             migrate_db(console)
             from airflow_batches.emulator.testing import run_emulator
 
-            with run_emulator(processing_seconds=3) as emulator:
-                console.say(f"[demo] emulator listening at {emulator.base_url}")
+            # A tenth of the structured answers break the schema on purpose, to show how the table marks them.
+            with run_emulator(processing_seconds=3, invalid_output_rate=INVALID_OUTPUT_RATE) as emulator:
+                console.say(
+                    f"[demo] emulator listening at {emulator.base_url} (breaking "
+                    f"{INVALID_OUTPUT_RATE:.0%} of structured answers on purpose)"
+                )
                 os.environ["AIRFLOW_CONN_ANTHROPIC_DEFAULT"] = json.dumps(
                     {"conn_type": "anthropic", "host": emulator.base_url, "password": emulator.api_key}
                 )

@@ -81,7 +81,7 @@ class InvalidBatchIdError(InvalidInputError):
 class ValidationProblem:
     """One broken rule in a request list: where (line and/or custom_id, field), what, and how to fix it."""
 
-    __slots__ = ("custom_id", "field", "fix", "item", "line", "rule")
+    __slots__ = ("custom_id", "field", "fix", "item", "line", "origin", "rule")
 
     def __init__(
         self,
@@ -92,18 +92,23 @@ class ValidationProblem:
         field: str | None = None,
         fix: str | None = None,
         item: int | None = None,
+        origin: str | None = None,
     ) -> None:
         self.rule = rule
         self.line = line
         # 1-based position in the input, shown when there is no line number (requests given as mappings).
         self.item = item
+        # Where a request rendered from a record came from, e.g. "records.csv line 12" (shown instead).
+        self.origin = origin
         self.custom_id = custom_id
         self.field = field
         self.fix = fix
 
     def __str__(self) -> str:
         where = []
-        if self.line is not None:
+        if self.origin is not None:
+            where.append(self.origin)
+        elif self.line is not None:
             where.append(f"line {self.line}")
         elif self.item is not None:
             where.append(f"request #{self.item}")

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_REQUESTS_PER_BATCH",
     "EncodedRequest",
     "RequestEncoder",
+    "SourcedRequest",
     "SpooledBatch",
     "spool_batches",
 ]
@@ -97,6 +98,19 @@ class EncodedRequest:
     max_tokens: int
 
 
+@dataclass(frozen=True, slots=True)
+class SourcedRequest:
+    """A request built from an input record, with where it came from for every problem it has.
+
+    ``origin`` (e.g. ``"records.csv line 12"``) replaces the item number in problems; ``problems`` are ones
+    found while building it (a template that did not render), reported as they are and the request skipped.
+    """
+
+    request: Mapping[str, Any]
+    origin: str
+    problems: tuple[ValidationProblem, ...] = ()
+
+
 class RequestEncoder:
     """Validates and encodes requests one at a time, remembering custom_ids across the whole input.
 
@@ -126,9 +140,12 @@ class RequestEncoder:
 
     def report(self, rule: str, **where: Any) -> None:
         """Record a broken rule; ``where`` are :class:`ValidationProblem`'s place and fix fields."""
+        self.add(ValidationProblem(rule, **where))
+
+    def add(self, problem: ValidationProblem) -> None:
         self.found += 1
         if len(self.problems) < self.max_problems:
-            self.problems.append(ValidationProblem(rule, **where))
+            self.problems.append(problem)
 
     def error(self) -> RequestValidationError:
         return RequestValidationError(list(self.problems), truncated=self.truncated)
@@ -147,12 +164,24 @@ class RequestEncoder:
             return None
         return self._encode(request, line=line, item=None)
 
-    def encode(self, request: object, *, item: int | None = None) -> EncodedRequest | None:
+    def encode(
+        self, request: object, *, item: int | None = None, origin: str | None = None
+    ) -> EncodedRequest | None:
         """Validate and encode one request given as a mapping (``item`` is its 1-based position)."""
-        return self._encode(request, line=None, item=item)
+        return self._encode(request, line=None, item=item, origin=origin)
 
-    def _encode(self, request: object, *, line: int | None, item: int | None) -> EncodedRequest | None:
-        where: dict[str, Any] = {"line": line, "item": item}
+    def encode_sourced(self, sourced: SourcedRequest) -> EncodedRequest | None:
+        """Report the problems found while building ``sourced``, or validate and encode its request."""
+        for problem in sourced.problems:
+            self.add(problem)
+        if sourced.problems:
+            return None
+        return self.encode(sourced.request, origin=sourced.origin)
+
+    def _encode(
+        self, request: object, *, line: int | None, item: int | None, origin: str | None = None
+    ) -> EncodedRequest | None:
+        where: dict[str, Any] = {"line": line, "item": item, "origin": origin}
         if not isinstance(request, Mapping):
             self.report(
                 f"a request must be an object with 'custom_id' and 'params', got {type(request).__name__}",
@@ -223,7 +252,12 @@ class RequestEncoder:
                 **where,
             )
             return None
-        here = f"line {where['line']}" if where["line"] is not None else f"request #{where['item']}"
+        if where["origin"] is not None:
+            here = where["origin"]
+        elif where["line"] is not None:
+            here = f"line {where['line']}"
+        else:
+            here = f"request #{where['item']}"
         first = self._seen.setdefault(custom_id, here)
         if first != here:
             self.report(
@@ -355,7 +389,7 @@ class _SpoolFile:
 
 
 def spool_batches(
-    items: Iterable[Mapping[str, Any] | bytes | str],
+    items: Iterable[Mapping[str, Any] | SourcedRequest | bytes | str],
     *,
     max_requests: int = MAX_REQUESTS_PER_BATCH,
     max_bytes: int = MAX_BATCH_BYTES,
@@ -367,8 +401,9 @@ def spool_batches(
 ) -> list[SpooledBatch]:
     """Validate ``items`` and write them as one or more ready-to-send batch bodies, in one pass.
 
-    ``items`` are request mappings or JSONL lines (``bytes`` or ``str``; line numbers count from 1, blank
-    lines are skipped but counted). A new batch starts whenever the next request would exceed
+    ``items`` are request mappings, JSONL lines (``bytes`` or ``str``; line numbers count from 1, blank
+    lines are skipped but counted) or :class:`SourcedRequest` (problems name their ``origin``).
+    A new batch starts whenever the next request would exceed
     ``max_requests`` or ``max_bytes`` (measured on the whole body). Raises ``RequestValidationError`` with
     every problem found (and leaves no file behind) if any request breaks a rule or there is none.
     ``observe`` is called with every request written (e.g. to tally a cost plan in the same pass).
@@ -393,6 +428,8 @@ def spool_batches(
                 if not item.strip():
                     continue
                 encoded = encoder.encode_line(item, line=position)
+            elif isinstance(item, SourcedRequest):
+                encoded = encoder.encode_sourced(item)
             else:
                 encoded = encoder.encode(item, item=position)
             if encoder.truncated:

@@ -38,6 +38,10 @@ Behaviour (``POST /_emulator/config``):
     status of results on an archived batch (default 404 not_found_error).
 ``--[no-]clear-results-url-on-archive``
     ``results_url`` becomes null once archived (default: kept).
+``--invalid-output-rate R``
+    share (0..1, default 0) of the requests asking for structured output whose answer breaks the schema
+    (its first field gets the wrong type). Chosen by a hash of the custom_id, so the same custom_ids every
+    time: ``airflow_batches.emulator.structured_answer.invalid_output_chosen(custom_id, R)`` tells which.
 ``--results-base-url URL``
     ``results_url`` is ``URL/v1/messages/batches/{id}/results`` instead of this server's own URL, as a
     client behind a gateway sees it (the gateway passes the API's JSON through unchanged). The results
@@ -138,15 +142,18 @@ transient exp  expired    expired                        canceled
 
 The fake model
 --------------
-The reply is one text block echoing the text of the last ``user`` message (a string, or its ``text``
-blocks joined). Tokens are one per 4 characters, rounded up, at least 1: ``input_tokens`` counts every
-message and the system prompt; a reply over ``max_tokens`` is cut to ``4 * max_tokens`` characters with
-``stop_reason: "max_tokens"``. ``usage.service_tier`` is ``"batch"``.
-``POST /v1/messages/count_tokens`` counts a request's input the same way, so it returns exactly the
-``input_tokens`` its batch result will report (unknown top-level fields are a 400, as in the API: the
+The reply is one text block echoing the text of the last ``user`` message (a string, or its ``text`` blocks
+joined). A request asking for structured output (``output_config.format`` with a ``json_schema``, the beta
+``output_format``, or ``tool_choice`` forcing one of its ``tools``) is answered with JSON built from the
+schema (strings from the prompt, the first ``enum`` value, integers the prompt's length, ...): as the text, or
+as that tool's ``tool_use`` block with ``stop_reason: "tool_use"``. Tokens are one per 4 characters, rounded
+up, at least 1: ``input_tokens`` counts every message and the system prompt; a reply over ``max_tokens`` is
+cut to ``4 * max_tokens`` characters with ``stop_reason: "max_tokens"``. ``usage.service_tier`` is
+``"batch"``. ``POST /v1/messages/count_tokens`` counts a request's input the same way, so it returns exactly
+the ``input_tokens`` its batch result will report (unknown top-level fields are a 400, as in the API: the
 generation settings such as ``max_tokens`` are not accepted there). Message ids derive from batch id +
-custom_id, so downloading results twice gives identical bytes. Results come in reverse input order (match
-by ``custom_id``).
+custom_id, so downloading results twice gives identical bytes. Results come in reverse input order (match by
+``custom_id``).
 
 Choices where the API's documentation leaves the behaviour open
 ---------------------------------------------------------------

@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--clear-results-url-on-archive", action=flag, help="null results_url once archived")
     server.add_argument(
+        "--invalid-output-rate", type=float, help="share (0..1) of structured answers breaking their schema"
+    )
+    server.add_argument(
         "--results-base-url", help="results_url names this origin instead of the server (as behind a gateway)"
     )
 

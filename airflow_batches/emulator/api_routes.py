@@ -232,6 +232,7 @@ async def results(request: Request, message_batch_id: str) -> Response:
         snapshot.ending,
         drop_last=faults.results_drop_lines,
         duplicate_first=faults.results_duplicate_line,
+        invalid_output_rate=state.settings.invalid_output_rate,
     )
     body = stream_chunks(
         lines,

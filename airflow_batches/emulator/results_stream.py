@@ -25,6 +25,7 @@ from airflow_batches.api.models import (
 from airflow_batches.emulator.fake_model import reply
 from airflow_batches.emulator.lifecycle import Batch, Ending, outcome
 from airflow_batches.emulator.request_rules import RequestKind, params_problem
+from airflow_batches.emulator.structured_answer import invalid_output_chosen
 
 __all__ = [
     "ERROR_SWITCH_MESSAGE",
@@ -51,12 +52,18 @@ def _errored(message: str, error_type: str = "invalid_request_error") -> Message
 
 
 def result_lines(
-    batch: Batch, ending: Ending, *, drop_last: int = 0, duplicate_first: bool = False
+    batch: Batch,
+    ending: Ending,
+    *,
+    drop_last: int = 0,
+    duplicate_first: bool = False,
+    invalid_output_rate: float = 0.0,
 ) -> Iterator[bytes]:
     """One compact JSON line (ending in ``\\n``) per request, reading request bodies from the spool file.
 
     The content faults: ``drop_last`` leaves out the last lines (the body still ends cleanly at a line
-    boundary, only short); ``duplicate_first`` sends the first line twice in a row.
+    boundary, only short); ``duplicate_first`` sends the first line twice in a row. ``invalid_output_rate``
+    is the share of structured-output requests (by custom_id hash) whose answer breaks the schema.
     """
     requests = batch.requests
     count = len(requests)
@@ -72,7 +79,12 @@ def result_lines(
                 case "succeeded":
                     element = json.loads(os.pread(file.fileno(), length, offset))
                     result = MessageBatchSucceededResult(
-                        message=reply(element["params"], batch_id=batch.id, custom_id=custom_id)
+                        message=reply(
+                            element["params"],
+                            batch_id=batch.id,
+                            custom_id=custom_id,
+                            invalid_output=invalid_output_chosen(custom_id, invalid_output_rate),
+                        )
                     )
                 case "errored" if kind is RequestKind.INVALID:
                     element = json.loads(os.pread(file.fileno(), length, offset))

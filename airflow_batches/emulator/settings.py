@@ -64,6 +64,7 @@ class ServerSettings(_Settings):
     cancel_ended_status: Literal[400, 409] = 400
     archived_results_status: Literal[400, 404] = 404
     clear_results_url_on_archive: bool = False
+    invalid_output_rate: float = Field(default=0.0, ge=0, le=1)
     # Where results_url points instead of this server (as behind a gateway that passes the API's JSON
     # through, so results_url names the API's own host).
     results_base_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")

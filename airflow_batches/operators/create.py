@@ -26,7 +26,7 @@ import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY, BaseOperator, conf
+from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY, BaseOperator, XComArg, conf
 
 from airflow_batches.api.errors import (
     AmbiguousCreateError,
@@ -60,6 +60,7 @@ from airflow_batches.operators.resubmit import (
 )
 from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
 from airflow_batches.reattach import CreateLedger, group_fingerprint, round_key
+from airflow_batches.records.template import RequestTemplate
 from airflow_batches.triggers.batch import BatchTrigger
 from airflow_batches.waiting import (
     DEFAULT_MAX_POLL_ERRORS,
@@ -81,7 +82,9 @@ class BatchCreateOperator(BaseOperator):
 
     :param requests: a list of ``{"custom_id", "params"}`` objects (sent as written: no Jinja inside), an
         XCom value holding one, or the URI / ``ObjectStoragePath`` of a JSONL file with one request per line
-        (streamed, never loaded whole; the URI is templated).
+        (streamed, never loaded whole; the URI is templated), or a
+        :class:`~airflow_batches.records.RequestTemplate` turning records (JSONL, CSV, Parquet, a list) into
+        requests one at a time.
     :param conn_id: Airflow connection (conn type ``anthropic_batches`` or ``anthropic``).
     :param default_model: ``params.model`` for requests that do not set one; unset, the connection's ``model``
         extra (as the official provider reads it) is used.
@@ -182,6 +185,9 @@ class BatchCreateOperator(BaseOperator):
         self.plan_only = dry_run  # not ``self.dry_run``: BaseOperator.dry_run() is a method
         self.report_cost = report_cost
         self.requests = as_literal(requests)
+        if isinstance(requests, RequestTemplate):
+            # Airflow finds XComArgs only in operators' own template fields, not in nested objects.
+            XComArg.apply_upstream_relationship(self, requests.records)
         self.conn_id = conn_id
         self.default_model = default_model
         self.deferrable = deferrable

@@ -1,4 +1,5 @@
-"""Where a create operator's requests come from: inline, XCom, or a JSONL file in object storage.
+"""Where a create operator's requests come from: inline, XCom, a JSONL file in object storage, or records
+through a ``RequestTemplate``.
 
 The file is read line by line as raw bytes (``spool_batches`` validates and encodes each line), so a large
 input never sits in memory whole.
@@ -12,7 +13,10 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath, literal
 
+from airflow_batches.api.requests import SourcedRequest
 from airflow_batches.errors import RequestSourceError
+from airflow_batches.input_files import open_input
+from airflow_batches.records.template import RequestTemplate
 
 __all__ = ["as_literal", "describe_source", "iter_request_items"]
 
@@ -28,6 +32,8 @@ def as_literal(requests: Any) -> Any:
 
 def describe_source(requests: Any) -> str:
     """A short, payload-free description of the input for messages and logs."""
+    if isinstance(requests, RequestTemplate):
+        return requests.describe()
     if isinstance(requests, ObjectStoragePath):
         return f"file {requests}"
     if isinstance(requests, str) and not _looks_like_json(requests):
@@ -35,10 +41,13 @@ def describe_source(requests: Any) -> str:
     return "inline requests"
 
 
-def iter_request_items(requests: Any) -> Iterator[Mapping[str, Any] | bytes]:
-    """Yield each request as a mapping (inline / XCom) or as a raw JSONL line (a file)."""
+def iter_request_items(requests: Any) -> Iterator[Mapping[str, Any] | SourcedRequest | bytes]:
+    """Yield each request as a mapping (inline / XCom), a raw JSONL line (a file) or a rendered record."""
     if isinstance(requests, _LiteralValue):  # not rendered (outside a task run)
         requests = requests.value
+    if isinstance(requests, RequestTemplate):
+        yield from requests.requests()
+        return
     if isinstance(requests, ObjectStoragePath):
         yield from _iter_file_lines(requests)
         return
@@ -93,14 +102,5 @@ def _to_path(text: str) -> ObjectStoragePath:
 
 
 def _iter_file_lines(path: ObjectStoragePath) -> Iterator[bytes]:
-    try:
-        handle = path.open("rb")  # type: ignore[no-untyped-call]
-    except FileNotFoundError:
-        raise RequestSourceError(
-            f"requests file {path} does not exist; check the path (templated paths render with the run's "
-            "values, e.g. {{ ds }})"
-        ) from None
-    except OSError as exc:
-        raise RequestSourceError(f"cannot open requests file {path}: {exc}") from None
-    with handle:
+    with open_input(path, "requests", RequestSourceError) as handle:
         yield from handle

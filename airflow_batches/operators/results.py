@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, AssetAlias, BaseOperator, ObjectStoragePath
 
 from airflow_batches.batch_ref import BatchRef
+from airflow_batches.records.structured import OutputSchema, StructuredOutput
+from airflow_batches.records.template import RequestTemplate
 from airflow_batches.results.manifest import Manifest
 from airflow_batches.results.options import (
     Compression,
@@ -27,6 +29,7 @@ from airflow_batches.results.options import (
     check_options,
 )
 from airflow_batches.results.sink import clean_uri
+from airflow_batches.results.table import TableFormat, TableSpec, land_table
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -56,13 +59,19 @@ class BatchResultsOperator(BaseOperator):
     :param wait_timeout: seconds to wait at most when ``wait`` is set.
     :param max_attempts: downloads per batch when the stream breaks.
     :param asset_alias: the name of the ``AssetAlias`` used for a templated destination.
-    :param emit_asset: declare the destination as an outlet at all.
+    :param emit_asset: declare the destination (and the table) as outlets at all.
+    :param table: also write ``<destination>/table.<format>`` (``"parquet"``, ``"csv"`` or ``"jsonl"``): one
+        row per request (see ``airflow_batches.results.table``), described in the manifest under ``table``.
+    :param output_schema: check each answer against this JSON Schema or pydantic model: ``valid``,
+        ``invalid_reason`` and one column per top-level field (default: the ``join_records`` template's).
+    :param join_records: the ``RequestTemplate`` that made the requests: the table follows its records, one
+        row per record with ``record_<field>`` columns (its ``records`` URI is templated here too).
     :param prices: ``{model: {"input": ..., "output": ..., "cache_write": ..., "cache_read": ...}}`` in USD
         per million tokens at batch prices, over the package's table (``airflow_batches.cost.prices``), for
         the manifest's ``cost``. Checked when the DAG is parsed.
     """
 
-    template_fields: Sequence[str] = ("batch_id", "destination")
+    template_fields: Sequence[str] = ("batch_id", "destination", "join_records")
     ui_color = "#e8d8c3"
 
     def __init__(
@@ -80,6 +89,9 @@ class BatchResultsOperator(BaseOperator):
         max_attempts: int = 3,
         asset_alias: str | None = None,
         emit_asset: bool = True,
+        table: TableFormat | None = None,
+        output_schema: OutputSchema | None = None,
+        join_records: RequestTemplate | None = None,
         prices: Mapping[str, Mapping[str, float]] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -94,12 +106,14 @@ class BatchResultsOperator(BaseOperator):
             "max_attempts": max_attempts,
             "prices": prices,
         }
-        check_options(self.options)
+        self.settings = check_options(self.options)
         if isinstance(destination, str) and not _is_templated(destination):
             check_destination(destination)
+        self.table_spec = _table_spec(table, output_schema, join_records)
         if emit_asset and "outlets" not in kwargs:
-            kwargs["outlets"] = [_outlet_for(destination, asset_alias)]
+            kwargs["outlets"] = _outlets_for(destination, asset_alias, self.table_spec)
         super().__init__(**kwargs)
+        self.join_records = join_records
         self.batch_id = batch_id
         self.destination = destination
         self.conn_id = conn_id
@@ -112,17 +126,38 @@ class BatchResultsOperator(BaseOperator):
         manifest = BatchHook(anthropic_conn_id=self.conn_id).land_results(
             self.batch_id, self.destination, **self.options
         )
+        if self.table_spec is not None:
+            spec = TableSpec(self.table_spec.format, self.table_spec.structured, self.join_records)
+            manifest["table"] = land_table(
+                manifest,
+                self._base(manifest),
+                spec,
+                overwrite=str(self.settings.overwrite),
+                block_size=self.settings.block_size,
+            )
+            self.log.info("Table %s: %s", manifest["table"]["uri"], _table_summary(manifest["table"]))
         self._manifest = manifest
         if self.emit_asset:
             self._record_asset_event(context, manifest)
         return manifest
 
+    def _base(self, manifest: Manifest) -> ObjectStoragePath:
+        if isinstance(self.destination, ObjectStoragePath):
+            return self.destination
+        return ObjectStoragePath(manifest["destination"], conn_id=self.settings.destination_conn_id)
+
     def _record_asset_event(self, context: Context, manifest: Manifest) -> None:
         extra = _event_extra(manifest)
         outlet_events = context["outlet_events"]
+        table = manifest.get("table")
+        table_extra: dict[str, Any] = {"table": dict(table)} if table is not None else {}
         for outlet in self.outlets:
             if isinstance(outlet, AssetAlias):
                 outlet_events[outlet].add(_asset(manifest["destination"]), extra=extra)
+                if table is not None:
+                    outlet_events[outlet].add(_asset(table["uri"]), extra=table_extra)
+            elif isinstance(outlet, Asset) and table is not None and outlet.uri == _asset(table["uri"]).uri:
+                outlet_events[outlet].extra.update(table_extra)
             elif isinstance(outlet, Asset):
                 outlet_events[outlet].extra.update(extra)
 
@@ -154,12 +189,40 @@ def _openlineage_name(uri: str) -> tuple[str, str]:
     return f"{scheme}://{authority}", path
 
 
-def _outlet_for(destination: str | ObjectStoragePath, alias: str | None) -> Asset | AssetAlias:
-    if isinstance(destination, ObjectStoragePath):
-        return _asset(str(destination))
-    if _is_templated(destination):
-        return AssetAlias(name=alias or f"airflow-batches-results:{destination}")
-    return _asset(destination)
+def _outlets_for(
+    destination: str | ObjectStoragePath, alias: str | None, table: TableSpec | None
+) -> list[Asset | AssetAlias]:
+    """The destination's Asset (or the alias of a templated one), and the table's Asset when it is static."""
+    if isinstance(destination, str) and _is_templated(destination):
+        return [AssetAlias(name=alias or f"airflow-batches-results:{destination}")]
+    outlets: list[Asset | AssetAlias] = [_asset(str(destination))]
+    if table is not None:
+        outlets.append(_asset(f"{clean_uri(str(destination)).rstrip('/')}/table.{table.format}"))
+    return outlets
+
+
+def _table_spec(
+    table: TableFormat | None, output_schema: OutputSchema | None, join: RequestTemplate | None
+) -> TableSpec | None:
+    if table is None:
+        if output_schema is not None or join is not None:
+            raise ValueError(
+                "output_schema and join_records describe the table: set table='parquet'|'csv'|'jsonl'"
+            )
+        return None
+    structured = StructuredOutput(output_schema) if output_schema is not None else None
+    if structured is None and join is not None:
+        structured = join.structured
+    return TableSpec(table, structured, join)
+
+
+def _table_summary(table: Any) -> str:
+    parts = [f"{table['rows']} rows", ", ".join(f"{k}={v}" for k, v in sorted(table["result_types"].items()))]
+    if table["valid"] or table["invalid"]:
+        parts.append(f"valid={table['valid']} invalid={table['invalid']}")
+    if table["joined_records"] is not None:
+        parts.append(f"joined to {table['joined_records']} records")
+    return "; ".join(parts)
 
 
 def _is_templated(text: str) -> bool:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from airflow_batches.batch_ref import ResultCounts
 from airflow_batches.cost.usage_cost import CostReport
+
+if TYPE_CHECKING:
+    from airflow_batches.results.table import TableEntry
 
 __all__ = ["FileEntry", "Manifest", "RoundEntry", "UsageTotals"]
 
@@ -46,3 +49,4 @@ class Manifest(TypedDict):
     cost: CostReport  # at batch prices, from the usage above, per model
     duration_seconds: float
     rounds: NotRequired[list[RoundEntry]]  # a group with resubmit rounds, landed merged
+    table: NotRequired[TableEntry]  # BatchResultsOperator(table=...)

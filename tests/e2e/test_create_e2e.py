@@ -3,11 +3,11 @@ machinery) against the real emulator over loopback."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 pytestmark = pytest.mark.e2e
@@ -102,8 +102,9 @@ def test_cancel_on_kill_cancels_the_batch_when_the_task_is_killed(run_dag: Any) 
 
 
 def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_path: Path) -> None:
-    """Input in object storage -> requests file -> batches (deferred, with resubmit rounds) -> results ->
-    table, cost; the emulator fails some requests on their first submission (set at run time)."""
+    """Records in object storage -> structured requests -> batches (deferred, with resubmit rounds) -> results
+    and a table joined to the records, one row per record -> summary with the cost; the emulator fails some
+    requests on their first submission (set at run time)."""
     from datetime import UTC, datetime
 
     from airflow_batches.emulator.transient import draw
@@ -126,11 +127,12 @@ def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_
     # claude-haiku-4-5: $1 input / $5 output per million tokens, half of it in a batch.
     expected = (tokens["input_tokens"] * 1.0 + tokens["output_tokens"] * 5.0) / 1_000_000 * 0.5
     assert summary["cost_usd"] == pytest.approx(expected, abs=1e-6) and summary["unpriced_models"] == []
-    with (out / "table.csv").open(newline="") as handle:
-        rows = {row["custom_id"]: row for row in csv.DictReader(handle)}
-    assert sorted(rows) == [f"rec-{n}" for n in range(7)]
-    assert rows["rec-3"]["result_type"] == "succeeded" and rows["rec-3"]["text"].endswith("note 3")
-    assert sum(int(row["output_tokens"]) for row in rows.values()) == tokens["output_tokens"]
+    assert (summary["valid_answers"], summary["invalid_answers"]) == (7, 0)
+    rows = pq.read_table(out / "table.parquet").to_pylist()
+    assert [(row["custom_id"], row["record_id"]) for row in rows] == [(f"rec-{n}", str(n)) for n in range(7)]
+    assert rows[3]["result_type"] == "succeeded" and rows[3]["valid"] is True
+    assert rows[3]["summary"] == rows[3]["topic"] == "note 3", "the emulator answers with the prompt's text"
+    assert sum(row["output_tokens"] for row in rows) == tokens["output_tokens"]
     assert slow_emulator.stats()["batches_created"] == 2, "round 1, then one follow-up for the failures"
     group = result.xcom["create_batches"]
     assert group["rounds"][1]["resubmitted"] == len(failing)

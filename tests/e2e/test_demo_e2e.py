@@ -39,9 +39,17 @@ def test_demo_prints_progress_and_summary_and_logs_airflow_to_a_file(tmp_path: P
     lines = [line for line in done.stdout.splitlines() if line]
     assert all(line.startswith(("[demo] ", "  demo-output/")) for line in lines), done.stdout
     results = tmp_path / "demo-output" / "results" / "2026-02-03"
-    assert {p.name for p in results.iterdir()} >= {"summary.json", "table.csv"}
+    assert {p.name for p in results.iterdir()} >= {"summary.json", "table.parquet"}
     assert "[demo] result types: {'succeeded': 3}" in lines
     assert any(line.startswith("[demo] cost at batch prices: $") for line in lines)
+    # The demo's emulator breaks 10% of the answers: rec-0 is in that share (by its custom_id's hash).
+    assert "[demo] table table.parquet: 2 valid / 1 invalid answers; first 3 rows" in "\n".join(lines)
+    rows = [line.split() for line in lines if line.startswith("[demo]   ")]
+    assert [row[1:4] for row in rows] == [
+        ["0", "succeeded", "False"],
+        ["1", "succeeded", "True"],
+        ["2", "succeeded", "True"],
+    ], "in record order, the invalid answer kept and marked"
     log = (tmp_path / ".airflow" / "demo.log").read_text()
     assert "[DAG TEST] end task task_id=summarize" in log
 

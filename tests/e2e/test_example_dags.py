@@ -14,12 +14,7 @@ def test_example_dags_parse_without_import_errors() -> None:
     assert bag.import_errors == {}
     assert {"example_batches_quickstart", "example_batches_etl"} <= set(bag.dag_ids)
     etl = bag.dags["example_batches_etl"]
-    assert [t.task_id for t in etl.topological_sort()] == [
-        "build_requests",
-        "create_batches",
-        "land_results",
-        "summarize",
-    ]
+    assert [t.task_id for t in etl.topological_sort()] == ["create_batches", "land_results", "summarize"]
     assert etl.get_task("create_batches").resubmit_rounds == 2
     land = etl.get_task("land_results")
     assert land.destination.endswith("/results/{{ ds }}/")

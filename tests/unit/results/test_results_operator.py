@@ -47,8 +47,8 @@ MANIFEST: Manifest = {
 }
 
 
-def test_batch_id_and_destination_are_templated() -> None:
-    assert set(BatchResultsOperator.template_fields) == {"batch_id", "destination"}
+def test_batch_id_destination_and_the_join_template_are_templated() -> None:
+    assert set(BatchResultsOperator.template_fields) == {"batch_id", "destination", "join_records"}
 
 
 @pytest.mark.parametrize(
