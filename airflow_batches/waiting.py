@@ -40,7 +40,7 @@ from airflow_batches.api import (
     is_transient,
 )
 from airflow_batches.api.retry import exponential_backoff
-from airflow_batches.batch_ref import batch_snapshot, format_counts, iso_z
+from airflow_batches.batch_ref import aggregate_counts, batch_snapshot, format_counts, iso_z
 from airflow_batches.checks import positive_number
 from airflow_batches.errors import BatchWaitError
 from airflow_batches.events import (
@@ -66,6 +66,7 @@ __all__ = [
     "deferral_timeout",
     "raise_for_event",
     "retrieve_each",
+    "spread_start",
     "validate_max_poll_errors",
     "validate_wait_settings",
     "wait_blocking",
@@ -91,6 +92,8 @@ BATCH_LIFETIME_SECONDS = 24 * 3600.0
 
 class _Log(Protocol):
     """A logger: the trigger's own (Airflow's structured logger) or a ``logging.Logger``."""
+
+    def debug(self, msg: str, /, *args: Any) -> Any: ...
 
     def info(self, msg: str, /, *args: Any) -> Any: ...
 
@@ -228,7 +231,7 @@ class GroupWait:
         return base * random.uniform(1 - _JITTER, 1 + _JITTER)
 
     async def _poll(self, service: BatchServiceAsync) -> tuple[PollFailure | None, list[PollFailure], bool]:
-        """Read every unfinished batch once, logging each state; returns (fatal, transient, throttled)."""
+        """Read every unfinished batch once and log it; returns (fatal, transient, throttled)."""
         pending = self.unfinished()
         transient: list[PollFailure] = []
         throttled = False
@@ -240,14 +243,38 @@ class GroupWait:
                 if result.kind == "transient":
                     transient.append(result)
                 continue
+            self._log_state(batch_id, self.latest.get(batch_id), result)
             self.latest[batch_id] = result
-            self.log.info(
-                "Batch %s is %s: %s",
-                batch_id,
-                result.processing_status,
-                format_counts(result.request_counts.model_dump()),
-            )
+        if len(self.batch_ids) > 1:
+            self._log_summary()
         return None, transient, throttled
+
+    def _log_state(self, batch_id: str, before: MessageBatch | None, now: MessageBatch) -> None:
+        """A batch's state at INFO when it changes, at DEBUG on every other poll: thousands of waits on one
+        triggerer would otherwise write a line per batch per poll."""
+        counts = now.request_counts.model_dump()
+        changed = (
+            before is None
+            or before.processing_status != now.processing_status
+            or before.request_counts.model_dump() != counts
+        )
+        log = self.log.info if changed else self.log.debug
+        log("Batch %s is %s: %s", batch_id, now.processing_status, format_counts(counts))
+
+    def _log_summary(self) -> None:
+        """One line per poll of a group: how many batches are in each state, and the summed counts."""
+        known = [self.latest[i] for i in self.batch_ids if i in self.latest]
+        states: dict[str, int] = {}
+        for batch in known:
+            states[batch.processing_status] = states.get(batch.processing_status, 0) + 1
+        if len(known) < len(self.batch_ids):
+            states["not read yet"] = len(self.batch_ids) - len(known)
+        self.log.info(
+            "Group of %d batches: %s; %s",
+            len(self.batch_ids),
+            ", ".join(f"{count} {state}" for state, count in states.items()),
+            format_counts(aggregate_counts(known)),
+        )
 
     async def wait(self, service: BatchServiceAsync) -> BatchEvent:
         failures = throttled_streak = 0
@@ -289,6 +316,20 @@ class GroupWait:
             if throttled:
                 self.log.warning("Throttled by the API (429); next poll in %.1f s", delay)
             await _sleep(delay)
+
+
+async def spread_start(poll_interval: float, deadline: float | None) -> None:
+    """Wait a random part of one poll interval (not past the deadline) before a trigger's first poll.
+
+    A triggerer starts thousands of triggers at once (its own start, adopting a dead triggerer's triggers, a
+    mapped task deferring): spread over the interval, their connection lookups and first polls come at the
+    steady rate instead of as one burst. It costs no detection time: a batch ending later is seen at the next
+    poll either way, and the operator read the state just before deferring.
+    """
+    delay = random.uniform(0, poll_interval)
+    if deadline is not None:
+        delay = min(delay, max(0.0, deadline - _now()))
+    await _sleep(delay)
 
 
 # --- waiting from an operator -------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """``BatchTrigger``: waits in the triggerer until every batch of a group has ended, reading only.
 
 It only ever calls ``retrieve`` (no side effects, so running twice or being rebuilt after a triggerer restart
-is harmless), all of it async on the loop's shared HTTP pool. Polls are jittered so triggers started together
-spread out. Transient failures back off and use up a budget of consecutive failures; throttling backs off
-without using it; an answer that will not change ends the wait at once. The deadline is an absolute epoch
-time carried in the kwargs, so a restart does not reset it. Cancelling on timeout is the operator's call (in
+is harmless), all of it async on the loop's shared HTTP pool. In a triggerer the first poll comes at a random
+point of the first interval and later ones are jittered, so triggers started together spread out. A batch's
+state is logged when it changes (every poll at DEBUG), a group's summary once per poll. Transient failures
+back off and use up a budget of consecutive failures; throttling backs off without using it; an answer that
+will not change ends the wait at once. The deadline is an absolute epoch time carried in the kwargs, so a
+restart does not reset it. Cancelling on timeout is the operator's call (in
 the worker); the trigger cancels only in :meth:`BatchTrigger.on_kill`, and only with ``cancel_on_kill``.
 """
 
@@ -21,7 +23,12 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_batches.batch_ref import BatchRef, normalize_batch_ids
 from airflow_batches.checks import positive_number
 from airflow_batches.hooks.batch import BatchHook
-from airflow_batches.waiting import DEFAULT_MAX_POLL_ERRORS, GroupWait, validate_max_poll_errors
+from airflow_batches.waiting import (
+    DEFAULT_MAX_POLL_ERRORS,
+    GroupWait,
+    spread_start,
+    validate_max_poll_errors,
+)
 
 __all__ = ["BatchTrigger"]
 
@@ -95,6 +102,8 @@ class BatchTrigger(BaseTrigger):
     # --- waiting ----------------------------------------------------------------------------------------
 
     async def run(self) -> AsyncGenerator[TriggerEvent, None]:
+        if self.trigger_id is not None:  # run by a triggerer (it sets the id), which starts many at once
+            await spread_start(self.poll_interval, self.deadline)
         try:
             service = await BatchHook(self.conn_id).aget_service()
         except Exception as exc:  # a missing or unusable connection is a configuration error, not transient

@@ -5,8 +5,11 @@ Outputs go under the Airflow Variable ``e2e_output`` (set per test through ``AIR
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from airflow.sdk import DAG, task
 
@@ -17,6 +20,7 @@ from airflow_batches.operators import (
     BatchResultsOperator,
 )
 from airflow_batches.operators.create import BatchCreateOperator as _Create
+from airflow_batches.sensors import BatchSensor
 
 START = datetime(2026, 1, 1)
 OUTPUT = "{{ var.value.e2e_output }}"
@@ -147,6 +151,50 @@ with DAG("e2e_cancel_then_delete", schedule=None, start_date=START, catchup=Fals
 with DAG("e2e_cancel_deferred", schedule=None, start_date=START, catchup=False):
     # Run by the real scheduler + triggerer; the test clears the task while it is deferred.
     create_task(3, deferrable=True, poll_interval=1, cancel_on_kill=True)
+
+
+def record_resume(context: Any) -> None:
+    """Append ``task_id map_index`` to ``resumed.txt`` in the output folder: one line per resume."""
+    ti = context["ti"]
+    folder = Path(urlparse(os.environ["AIRFLOW_VAR_E2E_OUTPUT"]).path)
+    with (folder / "resumed.txt").open("a") as out:
+        out.write(f"{ti.task_id} {ti.map_index}\n")
+
+
+class ResumeCountingCreate(_Create):
+    def execute_complete(self, context: Any, event: Any, **kwargs: Any) -> dict[str, Any]:
+        record_resume(context)
+        return super().execute_complete(context, event, **kwargs)
+
+
+class ResumeCountingSensor(BatchSensor):
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        record_resume(context)
+        return super().execute_complete(context, event, **kwargs)
+
+
+# Run by the real scheduler with two triggerers on PostgreSQL; the test SIGKILLs one while all of these wait.
+DISTRIBUTED_MAPS = 50
+with DAG("e2e_distributed", schedule=None, start_date=START, catchup=False):
+    ResumeCountingCreate.partial(task_id="create", deferrable=True, poll_interval=2).expand(
+        requests=[requests(1, prefix=f"create-{n}") for n in range(DISTRIBUTED_MAPS)]
+    )
+    # One task submits a batch per request without waiting; a mapped sensor waits on each of them.
+    submit = BatchCreateOperator(
+        task_id="submit",
+        requests=requests(DISTRIBUTED_MAPS, prefix="submit"),
+        max_requests_per_batch=1,
+        wait_for_completion=False,
+    )
+
+    @task
+    def batch_ids(group: dict[str, Any]) -> list[str]:
+        ids: list[str] = group["batch_ids"]
+        return ids
+
+    ResumeCountingSensor.partial(task_id="sense", deferrable=True, poke_interval=2).expand(
+        batch_id=batch_ids(submit.output)
+    )
 
 
 # --- resubmit rounds (tests/e2e/test_resubmit_e2e.py: an emulator failing requests transiently) ---------

@@ -96,9 +96,48 @@ async def test_polls_until_ended_with_jittered_interval(api: FakeAPI, clock: Fak
     assert event["counts"]["succeeded"] == 3 and event["batches"][0]["processing_status"] == "ended"
     assert len(clock.sleeps) == 2 and all(27 <= s <= 33 for s in clock.sleeps)
     assert len(api.requests) == 3
+    # A state is logged when it changes: the second poll (still in_progress, same counts) is DEBUG only.
     lines = [line for line in capfd.readouterr().out.splitlines() if "Batch msgbatch_a is" in line]
-    assert len(lines) == 3
-    assert "is ended: processing=0 succeeded=3 errored=0 canceled=0 expired=0" in lines[-1]
+    assert len(lines) == 2
+    assert "is in_progress: processing=3 succeeded=0 errored=0 canceled=0 expired=0" in lines[0]
+    assert "is ended: processing=0 succeeded=3 errored=0 canceled=0 expired=0" in lines[1]
+
+
+async def test_a_group_logs_one_summary_line_per_poll(api: FakeAPI, clock: FakeClock, capfd: Any) -> None:
+    api.script("msgbatch_a", batch_json("msgbatch_a", "ended", errored=1, succeeded=2))
+    api.script(
+        "msgbatch_b", batch_json("msgbatch_b"), batch_json("msgbatch_b"), batch_json("msgbatch_b", "ended")
+    )
+    await first_event(BatchTrigger(["msgbatch_a", "msgbatch_b"], poll_interval=5))
+    out = capfd.readouterr().out
+    summaries = [line for line in out.splitlines() if "Group of 2 batches" in line]
+    assert len(summaries) == 3  # one per poll
+    assert "1 ended, 1 in_progress; processing=3 succeeded=2 errored=1" in summaries[0]
+    assert "2 ended; processing=0 succeeded=5 errored=1 canceled=0 expired=0" in summaries[-1]
+    assert len([line for line in out.splitlines() if "Batch msgbatch_b is" in line]) == 2
+
+
+async def test_in_a_triggerer_the_first_poll_comes_at_a_random_point_of_the_interval(
+    api: FakeAPI, clock: FakeClock
+) -> None:
+    firsts = []
+    for _ in range(30):
+        api.script("msgbatch_a", batch_json("msgbatch_a", "ended"))
+        trigger = BatchTrigger("msgbatch_a", poll_interval=60)
+        trigger.trigger_id = 7  # what the triggerer sets before running it
+        clock.sleeps.clear()
+        await first_event(trigger)
+        assert len(clock.sleeps) == 1  # the spread, then one poll that found the batch ended
+        firsts.append(clock.sleeps[0])
+    assert all(0 <= s <= 60 for s in firsts) and max(firsts) - min(firsts) > 20
+
+
+async def test_the_start_spread_never_passes_the_deadline(api: FakeAPI, clock: FakeClock) -> None:
+    api.script("msgbatch_a", batch_json("msgbatch_a"))
+    trigger = BatchTrigger("msgbatch_a", poll_interval=3600, deadline=clock.now + 5)
+    trigger.trigger_id = 7
+    event = await first_event(trigger)
+    assert clock.sleeps[0] <= 5 and event["status"] == "timeout"
 
 
 async def test_jitter_spreads_triggers_started_together(api: FakeAPI, clock: FakeClock) -> None:
