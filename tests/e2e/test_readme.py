@@ -59,6 +59,7 @@ ELSEWHERE = {
     "records-error-output": "tests/unit/records/test_request_template.py",
     "records-table": "tests/e2e/test_records_table_e2e.py",
     "records-decorator": "tests/e2e/test_records_table_e2e.py",
+    "postgres-triggerers": "tests/e2e/test_triggerer_e2e.py (PostgreSQL, two triggerers); not run here",
     "cost-budget-output": "test_cost_emulator.py::test_a_budget_below_the_plan_fails_before_any_create",
 }
 
