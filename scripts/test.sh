@@ -93,6 +93,6 @@ printf '%s\n' "${summary[@]}"
 printf '%s\n' "${summary[@]}" | awk '{ for (i = 1; i < NF; i++) { n = $i + 0; w = $(i + 1); gsub(/,/, "", w);
     if (w == "passed") p += n; if (w == "failed" || w == "errors" || w == "error") f += n;
     if (w == "skipped") s += n } }
-  END { printf "all lines: %d passed, %d failed", p, f; if (s) printf ", %d skipped", s; print "" }'
+  END { printf "total: %d passed, %d failed", p, f; if (s) printf ", %d skipped", s; print "" }'
 rm -rf "$logs"
 exit $status
