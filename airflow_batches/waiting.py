@@ -90,7 +90,7 @@ _DEFERRAL_GRACE_SECONDS = 300.0
 BATCH_LIFETIME_SECONDS = 24 * 3600.0
 
 
-class _Log(Protocol):
+class TaskLogger(Protocol):
     """A logger: the trigger's own (Airflow's structured logger) or a ``logging.Logger``."""
 
     def debug(self, msg: str, /, *args: Any) -> Any: ...
@@ -206,7 +206,7 @@ class GroupWait:
         poll_interval: float,
         deadline: float | None,
         max_poll_errors: int,
-        log: _Log,
+        log: TaskLogger,
     ) -> None:
         self.batch_ids = list(batch_ids)
         self.poll_interval = poll_interval

@@ -64,8 +64,6 @@ from .requests import (
     MAX_REQUESTS_PER_BATCH,
     EncodedRequest,
     RequestEncoder,
-    SpooledBatch,
-    spool_batches,
 )
 from .retry import RetryPolicy, is_transient
 from .service import (
@@ -75,6 +73,7 @@ from .service import (
     BatchServiceAsync,
     validate_batch_id,
 )
+from .spool import SpooledBatch, spool_batches
 
 __all__ = [
     "DEFAULT_API_VERSION",

@@ -1,4 +1,4 @@
-"""Validating batch requests and spooling them into ready-to-send bodies, before anything is paid for.
+"""Validating and encoding batch requests, before anything is paid for (``spool`` writes them into bodies).
 
 Every request is checked against the API's rules as it streams past (nothing is held in memory but the
 custom_ids), encoded compactly, and appended to a temp file that already is a complete create body
@@ -9,19 +9,13 @@ raised together, naming line / custom_id, field, rule and fix; if there is any, 
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-import os
 import re
-import tempfile
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any
 
-from .errors import InvalidInputError, RequestValidationError, ValidationProblem
+from .errors import RequestValidationError, ValidationProblem
 
 __all__ = [
     "MAX_BATCH_BYTES",
@@ -30,8 +24,6 @@ __all__ = [
     "EncodedRequest",
     "RequestEncoder",
     "SourcedRequest",
-    "SpooledBatch",
-    "spool_batches",
 ]
 
 MAX_REQUESTS_PER_BATCH = 100_000
@@ -39,11 +31,10 @@ MAX_BATCH_BYTES = 256_000_000
 MAX_PROBLEMS_SHOWN = 50
 
 _CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-_BODY_PREFIX = b'{"requests":['
-_BODY_SUFFIX = b"]}"
-_EMPTY_BODY_BYTES = len(_BODY_PREFIX) + len(_BODY_SUFFIX)
+BODY_PREFIX = b'{"requests":['
+BODY_SUFFIX = b"]}"
+EMPTY_BODY_BYTES = len(BODY_PREFIX) + len(BODY_SUFFIX)
 _REQUEST_KEYS = frozenset({"custom_id", "params"})
-_READ_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -219,7 +210,7 @@ class RequestEncoder:
                 **where,
             )
             return None
-        if len(data) + _EMPTY_BODY_BYTES > self.max_bytes:
+        if len(data) + EMPTY_BODY_BYTES > self.max_bytes:
             self.report(
                 f"the request alone is {len(data):,} bytes, "
                 f"over the {self.max_bytes:,}-byte limit of a batch",
@@ -302,164 +293,3 @@ class RequestEncoder:
             self.report(f"params.{rule.name} {text}", field=f"params.{rule.name}", fix=rule.fix, **where)
             ok = False
         return params if ok else None
-
-
-@dataclass(frozen=True)
-class SpooledBatch:
-    """A ready-to-send create body in a temp file: ``{"requests":[...]}``, compact JSON.
-
-    ``nbytes`` is the exact body size (the content-length), ``fingerprint`` the sha256 of the body (the
-    same input gives the same fingerprint, which the Airflow layer uses to recognise a retried submit).
-    Remove the file with ``cleanup()`` or by using the object as a context manager.
-    """
-
-    path: Path
-    request_count: int
-    nbytes: int
-    first_custom_id: str
-    last_custom_id: str
-    fingerprint: str
-
-    def cleanup(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.cleanup()
-
-    async def aiter_body(self, chunk_size: int = _READ_CHUNK) -> AsyncIterator[bytes]:
-        """The body in chunks, read off the event loop; each call starts from the beginning (for retries)."""
-        handle = await asyncio.to_thread(self.path.open, "rb")
-        try:
-            while chunk := await asyncio.to_thread(handle.read, chunk_size):
-                yield chunk
-        finally:
-            handle.close()
-
-
-class _SpoolFile:
-    """The batch body being written: prefix, requests separated by commas, suffix on ``finish``."""
-
-    def __init__(self, spool_dir: str | os.PathLike[str] | None) -> None:
-        fd, name = tempfile.mkstemp(prefix="airflow-batches-", suffix=".json", dir=spool_dir)
-        self.path = Path(name)
-        self._file: IO[bytes] = os.fdopen(fd, "wb", buffering=_READ_CHUNK)
-        self._hash = hashlib.sha256()
-        self.count = 0
-        self.nbytes = _EMPTY_BODY_BYTES
-        self._first = self._last = ""
-        self._write(_BODY_PREFIX)
-
-    def _write(self, data: bytes) -> None:
-        self._file.write(data)
-        self._hash.update(data)
-
-    def size_with(self, request: EncodedRequest) -> int:
-        return self.nbytes + len(request.data) + (1 if self.count else 0)
-
-    def add(self, request: EncodedRequest) -> None:
-        if self.count:
-            self._write(b",")
-        else:
-            self._first = request.custom_id
-        self._write(request.data)
-        self.nbytes = self.size_with(request)
-        self.count += 1
-        self._last = request.custom_id
-
-    def finish(self) -> SpooledBatch:
-        self._write(_BODY_SUFFIX)
-        self._file.close()
-        return SpooledBatch(
-            path=self.path,
-            request_count=self.count,
-            nbytes=self.nbytes,
-            first_custom_id=self._first,
-            last_custom_id=self._last,
-            fingerprint=self._hash.hexdigest(),
-        )
-
-    def discard(self) -> None:
-        self._file.close()
-        self.path.unlink(missing_ok=True)
-
-
-def spool_batches(
-    items: Iterable[Mapping[str, Any] | SourcedRequest | bytes | str],
-    *,
-    max_requests: int = MAX_REQUESTS_PER_BATCH,
-    max_bytes: int = MAX_BATCH_BYTES,
-    default_model: str | None = None,
-    spool_dir: str | os.PathLike[str] | None = None,
-    max_problems: int = MAX_PROBLEMS_SHOWN,
-    observe: Callable[[EncodedRequest], None] | None = None,
-    select: Callable[[str], bool] | None = None,
-) -> list[SpooledBatch]:
-    """Validate ``items`` and write them as one or more ready-to-send batch bodies, in one pass.
-
-    ``items`` are request mappings, JSONL lines (``bytes`` or ``str``; line numbers count from 1, blank
-    lines are skipped but counted) or :class:`SourcedRequest` (problems name their ``origin``).
-    A new batch starts whenever the next request would exceed
-    ``max_requests`` or ``max_bytes`` (measured on the whole body). Raises ``RequestValidationError`` with
-    every problem found (and leaves no file behind) if any request breaks a rule or there is none.
-    ``observe`` is called with every request written (e.g. to tally a cost plan in the same pass).
-
-    ``select`` (a predicate on ``custom_id``) writes only the requests it accepts, encoded exactly as in a
-    full run (a resubmit round sends the same bytes again); the whole input is still validated.
-    """
-    if not 1 <= max_requests <= MAX_REQUESTS_PER_BATCH:
-        raise InvalidInputError(
-            f"max_requests must be between 1 and {MAX_REQUESTS_PER_BATCH:,}, got {max_requests}"
-        )
-    if not _EMPTY_BODY_BYTES < max_bytes <= MAX_BATCH_BYTES:
-        raise InvalidInputError(
-            f"max_bytes must be between {_EMPTY_BODY_BYTES + 1} and {MAX_BATCH_BYTES:,}, got {max_bytes}"
-        )
-    encoder = RequestEncoder(default_model=default_model, max_bytes=max_bytes, max_problems=max_problems)
-    batches: list[SpooledBatch] = []
-    current: _SpoolFile | None = None
-    try:
-        for position, item in enumerate(items, start=1):
-            if isinstance(item, bytes | str):
-                if not item.strip():
-                    continue
-                encoded = encoder.encode_line(item, line=position)
-            elif isinstance(item, SourcedRequest):
-                encoded = encoder.encode_sourced(item)
-            else:
-                encoded = encoder.encode(item, item=position)
-            if encoder.truncated:
-                break
-            # After the first problem nothing will be sent: keep validating, stop writing.
-            if encoded is None or encoder.problems:
-                continue
-            if select is not None and not select(encoded.custom_id):
-                continue
-            if current is not None and (
-                current.count >= max_requests or current.size_with(encoded) > max_bytes
-            ):
-                batches.append(current.finish())
-                current = None
-            if current is None:
-                current = _SpoolFile(spool_dir)
-            current.add(encoded)
-            if observe is not None:
-                observe(encoded)
-        if current is not None:
-            batches.append(current.finish())
-            current = None
-        if not batches and not encoder.problems:
-            encoder.report("no requests: a batch needs at least one", fix="check the input is not empty")
-        if encoder.problems:
-            raise encoder.error()
-    except BaseException:
-        if current is not None:
-            current.discard()
-        for batch in batches:
-            batch.cleanup()
-        raise
-    return batches

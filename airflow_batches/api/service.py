@@ -7,9 +7,9 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Mapping
-from contextlib import aclosing, asynccontextmanager
+from contextlib import aclosing
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 import httpx
 import pydantic
@@ -29,7 +29,7 @@ from .errors import (
     UnexpectedResponseError,
     ValidationProblem,
 )
-from .jsonl import LineChunk, LineSplitter, aiter_lines_exact
+from .jsonl import LineChunk, LineSplitter
 from .models import (
     DeletedMessageBatch,
     MessageBatch,
@@ -38,8 +38,10 @@ from .models import (
     MessageTokensCount,
 )
 from .pagination import BatchPager
-from .requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH, SpooledBatch, spool_batches
+from .requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH
+from .results_body import body_chunks, chunks_sync, lines_of
 from .retry import RetryPolicy
+from .spool import SpooledBatch, spool_batches
 from .token_count import count_tokens_body
 
 __all__ = [
@@ -269,7 +271,7 @@ class BatchServiceAsync:
         """
         response = await self._open_results(batch_id, batch)
         try:
-            async with _lines_of(response, batch_id) as lines:
+            async with lines_of(response, batch_id) as lines:
                 async for line in lines:
                     yield line
         finally:
@@ -287,7 +289,7 @@ class BatchServiceAsync:
         request_id = response.headers.get("request-id")
         splitter = LineSplitter(batch_id=batch_id, request_id=request_id)
         try:
-            async with aclosing(_body_chunks(response, batch_id, request_id)) as chunks:
+            async with aclosing(body_chunks(response, batch_id, request_id)) as chunks:
                 async for chunk in chunks:
                     yield LineChunk(chunk, splitter.feed(chunk))
             splitter.close()
@@ -304,7 +306,7 @@ class BatchServiceAsync:
         """
         url = self._results_url(batch.id, batch)
         response = self._session.send_stream_sync(url, accept=_RESULTS_ACCEPT)
-        return None if response is None else _chunks_sync(response, batch.id)
+        return None if response is None else chunks_sync(response, batch.id)
 
     async def results_streaming(
         self, batch_id: str, *, batch: MessageBatch | None = None
@@ -317,7 +319,7 @@ class BatchServiceAsync:
         request_id = response.headers.get("request-id")
         line_no = 0
         try:
-            async with _lines_of(response, batch_id) as lines:
+            async with lines_of(response, batch_id) as lines:
                 async for line in lines:
                     line_no += 1
                     try:
@@ -412,63 +414,6 @@ def _first_error(exc: pydantic.ValidationError) -> str:
     error = exc.errors(include_url=False)[0]
     where = ".".join(str(part) for part in error["loc"])
     return f"{where}: {error['msg']}" if where else str(error["msg"])
-
-
-@asynccontextmanager
-async def _lines_of(response: httpx.Response, batch_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
-    """The lines of a streamed results response (closing the response is the caller's job).
-
-    Both generators are closed on exit: one left to the garbage collector is finalized as a task on the
-    loop, which a consumer that stops early would see as "Task was destroyed but it is pending!".
-    """
-    request_id = response.headers.get("request-id")
-    async with (
-        aclosing(_body_chunks(response, batch_id, request_id)) as chunks,
-        aclosing(aiter_lines_exact(chunks, batch_id=batch_id, request_id=request_id)) as lines,
-    ):
-        yield lines
-
-
-async def _body_chunks(
-    response: httpx.Response, batch_id: str, request_id: str | None
-) -> AsyncGenerator[bytes]:
-    """The decoded body, with a broken connection reported as ``ResultsStreamError``."""
-    received = 0
-    try:
-        # httpx types aiter_bytes() as an iterator, but it is an async generator that must be closed too.
-        async with aclosing(cast("AsyncGenerator[bytes]", response.aiter_bytes())) as body:
-            async for chunk in body:
-                received += len(chunk)
-                yield chunk
-    except (httpx.TransportError, httpx.DecodingError) as exc:
-        raise _stream_broke(batch_id, received, exc, request_id) from None
-
-
-def _chunks_sync(response: httpx.Response, batch_id: str) -> Generator[LineChunk]:
-    """``results_chunks`` over a response read synchronously; closes it."""
-    request_id = response.headers.get("request-id")
-    splitter = LineSplitter(batch_id=batch_id, request_id=request_id)
-    received = 0
-    try:
-        try:
-            for chunk in response.iter_bytes():
-                received += len(chunk)
-                yield LineChunk(chunk, splitter.feed(chunk))
-        except (httpx.TransportError, httpx.DecodingError) as exc:
-            raise _stream_broke(batch_id, received, exc, request_id) from None
-        splitter.close()
-    finally:
-        response.close()
-
-
-def _stream_broke(batch_id: str, received: int, exc: Exception, request_id: str | None) -> ResultsStreamError:
-    # Raise it "from None": an httpx error carries the request, headers and key included.
-    return ResultsStreamError(
-        f"results stream of batch {batch_id} broke after {received:,} bytes ({type(exc).__name__}: "
-        f"{exc or 'no details'}); fetch the results again from the start",
-        batch_id=batch_id,
-        request_id=request_id,
-    )
 
 
 def _sync_twin(

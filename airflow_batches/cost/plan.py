@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_batches.api.requests import SpooledBatch
+from airflow_batches.api.spool import SpooledBatch
 from airflow_batches.cost.input_tokens import InputEstimate
 from airflow_batches.cost.prices import PriceTable
 from airflow_batches.cost.tally import ModelTally

@@ -29,22 +29,16 @@ from typing import TYPE_CHECKING, Any, cast
 from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY, BaseOperator, XComArg, conf
 
 from airflow_batches.api.errors import (
-    AmbiguousCreateError,
     BatchAPIError,
-    NotFoundError,
     RequestValidationError,
 )
-from airflow_batches.api.requests import (
-    MAX_BATCH_BYTES,
-    MAX_REQUESTS_PER_BATCH,
-    SpooledBatch,
-    spool_batches,
-)
+from airflow_batches.api.requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH
 from airflow_batches.api.retry import is_transient
+from airflow_batches.api.spool import SpooledBatch, spool_batches
 from airflow_batches.batch_ref import BatchGroup, BatchSnapshot, batch_snapshot, group_of, new_group
 from airflow_batches.cost.input_tokens import DEFAULT_COUNT_CONCURRENCY
 from airflow_batches.cost.tally import DEFAULT_SAMPLE_SIZE, RequestTally
-from airflow_batches.errors import BatchCreateAmbiguousError, BatchRequestsInvalidError
+from airflow_batches.errors import BatchRequestsInvalidError
 from airflow_batches.events import validate_event
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.ledger_store import ledger_store
@@ -58,6 +52,7 @@ from airflow_batches.operators.resubmit import (
     next_round,
     validate_resubmit,
 )
+from airflow_batches.operators.submission import create_parts
 from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
 from airflow_batches.reattach import CreateLedger, group_fingerprint, round_key
 from airflow_batches.records.template import RequestTemplate
@@ -373,29 +368,7 @@ class BatchCreateOperator(BaseOperator):
             where=f"task {self.task_id}" + (f" (round {round_number})" if round_number > 1 else ""),
             key=round_key(round_number),
         )
-        return ledger, [self._create_part(hook, ledger, index, part) for index, part in enumerate(spooled)]
-
-    def _reusable(self, hook: BatchHook, batch_id: str) -> bool:
-        """An earlier try's batch is reattached unless it was cancelled or deleted since.
-
-        A cancelled batch means someone stopped this work on purpose (cancel_on_kill, a user); the task being
-        run again after that is a request to do the work, not to collect a cancelled batch.
-        """
-        try:
-            batch = hook.retrieve(batch_id)
-        except NotFoundError:
-            self.log.warning(
-                "Batch %s of an earlier try no longer exists; creating its part again.", batch_id
-            )
-            return False
-        if batch.cancel_initiated_at is not None:
-            self.log.warning(
-                "Batch %s of an earlier try was cancelled at %s; creating its part again.",
-                batch_id,
-                batch.cancel_initiated_at.isoformat(),
-            )
-            return False
-        return True
+        return ledger, create_parts(hook, ledger, spooled, self.log)
 
     def _spool(
         self,
@@ -438,33 +411,6 @@ class BatchCreateOperator(BaseOperator):
         if check_budget and tally is not None:
             self.cost.check_budget(hook, spooled, tally)
         return spooled
-
-    def _create_part(self, hook: BatchHook, ledger: CreateLedger, index: int, part: SpooledBatch) -> str:
-        known = ledger.batch_id(index)
-        if known and self._reusable(hook, known):
-            return known
-        ledger.mark_started(index)
-        try:
-            batch = hook.create(part)
-        except AmbiguousCreateError as exc:
-            raise BatchCreateAmbiguousError(
-                f"{exc}\nBatch {index + 1} of {len(ledger.parts)} ({part.request_count} requests, "
-                f"custom_ids {part.first_custom_id} .. {part.last_custom_id}) may exist without this task "
-                "knowing its id, "
-                "so the task fails instead of retrying. Look for it in the batch list; cancel it and clear "
-                "this task to submit again (batches already recorded are reused)."
-            ) from None
-        ledger.record(index, batch.id)
-        self.log.info(
-            "Created batch %s (%d of %d, %d requests, %s .. %s).",
-            batch.id,
-            index + 1,
-            len(ledger.parts),
-            part.request_count,
-            part.first_custom_id,
-            part.last_custom_id,
-        )
-        return batch.id
 
     def _finish(self, context: Context, group: BatchGroup) -> BatchGroup:
         check_outcome(

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
-import zlib
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -42,6 +40,7 @@ from airflow_batches.errors import (
 from airflow_batches.events import event_exception
 from airflow_batches.hooks.sync_runner import PrivateLoop
 from airflow_batches.results.checker import USAGE_FIELDS, ResultChecker
+from airflow_batches.results.landed import Landed, exists_error, kept_existing
 from airflow_batches.results.manifest import FileEntry, Manifest, UsageTotals
 from airflow_batches.results.options import (
     LandingOptions,
@@ -63,7 +62,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _GZIP_LEVEL = 6  # most of level 9's ratio on JSON text at a fraction of its CPU
-_READ_BLOCK = 1 << 20
 _WRITE_DEPTH = 4
 
 
@@ -92,21 +90,13 @@ class ServiceSource(Protocol):
 
 
 @dataclass
-class _Landed:
-    files: list[FileEntry]
-    counts: dict[str, int]
-    usage: dict[str, int]
-    usage_by_model: dict[str, dict[str, int]]
-
-
-@dataclass
 class _Run:
     loop: PrivateLoop
     service: ResultsService
     base: ObjectStoragePath
     options: LandingSettings
     progress: Progress
-    landed: list[_Landed] = field(default_factory=list)
+    landed: list[Landed] = field(default_factory=list)
 
 
 def land_results(
@@ -176,35 +166,18 @@ def land_results(
     return manifest
 
 
-def _land_batch(run: _Run, batch_id: str, label: str) -> _Landed:
+def _land_batch(run: _Run, batch_id: str, label: str) -> Landed:
     batch = _ended_batch(run, batch_id)
     expected = {t: int(getattr(batch.request_counts, t)) for t in RESULT_TYPES}
     targets = _targets(run, batch_id, expected)
     existing = [path for path in targets.values() if path.exists()]
     if existing and run.options.overwrite == "error":
-        raise _exists_error(existing)
+        raise exists_error(existing)
     if existing and run.options.overwrite == "skip" and len(existing) == len(targets):
-        landed = _kept_existing(batch_id, label, targets, expected, run.options)
+        landed = kept_existing(batch_id, label, targets, expected, run.options)
         if landed is not None:
             return landed
     return _with_retries(run, label, lambda: _download(run, batch, expected, targets, label))
-
-
-def _kept_existing(
-    name: str,
-    label: str,
-    targets: dict[str | None, ObjectStoragePath],
-    expected: dict[str, int],
-    options: LandingSettings,
-) -> _Landed | None:
-    """The ``"skip"`` policy: the existing files when they pass the checks, else ``None`` (land again)."""
-    try:
-        landed = _verify_existing(name, targets, expected, options)
-    except ResultsStreamError as exc:
-        log.warning("%s: the existing files do not pass the checks (%s); landing again", label, exc)
-        return None
-    log.info("%s: already landed and checked, skipped: %s", label, [f["uri"] for f in landed.files])
-    return landed
 
 
 def _with_retries(run: _Run, label: str, fetch: Callable[[], T]) -> T:
@@ -235,7 +208,7 @@ def _download(
     expected: dict[str, int],
     targets: dict[str | None, ObjectStoragePath],
     label: str,
-) -> _Landed:
+) -> Landed:
     batch_id = batch.id
     checker = ResultChecker(batch_id)
     gzip_level = _GZIP_LEVEL if run.options.compression == "gzip" else None
@@ -262,7 +235,7 @@ def _download(
         f"{checker.lines:,}",
         f"{sum(obj.content_bytes for obj in objects.values()):,}",
     )
-    return _Landed(
+    return Landed(
         files=file_entries(batch_id, objects),
         counts=dict(checker.counts),
         usage=dict(checker.usage),
@@ -292,7 +265,7 @@ def _commit(
         # Checked before downloading too; this closes most of the window in which another writer appears.
         existing = [path for path in targets.values() if path.exists()]
         if existing:
-            raise _exists_error(existing)
+            raise exists_error(existing)
     for obj in objects.values():
         obj.commit()
 
@@ -357,76 +330,10 @@ def _targets(run: _Run, batch_id: str, expected: dict[str, int]) -> dict[str | N
     return {t: run.base / batch_id / f"{t}{suffix}" for t in RESULT_TYPES if expected[t] > 0}
 
 
-def _verify_existing(
-    batch_id: str,
-    targets: dict[str | None, ObjectStoragePath],
-    expected: dict[str, int],
-    options: LandingSettings,
-) -> _Landed:
-    """Read existing files through the same checks as a download (the ``"skip"`` policy)."""
-    checker = ResultChecker(batch_id)
-    files: list[FileEntry] = []
-    for key, path in targets.items():
-        stored = _StoredFile(clean_uri(path), batch_id, compressed=options.compression is not None)
-        lines = 0
-        with path.fs.open(path.path, "rb") as raw:
-            for line in stored.lines(raw):
-                result_type = checker.check(line)
-                lines += 1
-                if key is not None and result_type != key:
-                    raise ResultsCheckError(
-                        f"{stored.uri} holds a {result_type!r} result on line {lines}", batch_id=batch_id
-                    )
-        files.append(
-            FileEntry(
-                batch_id=batch_id,
-                uri=stored.uri,
-                result_type=key,
-                lines=lines,
-                bytes=stored.bytes,
-                sha256=stored.sha256.hexdigest(),
-            )
-        )
-    checker.verify_counts(expected)
-    return _Landed(
-        files=files,
-        counts=dict(checker.counts),
-        usage=dict(checker.usage),
-        usage_by_model=checker.usage_by_model,
-    )
-
-
-class _StoredFile:
-    """Reads a landed file back: its lines (gunzipped on the fly) and the size and sha256 of its bytes."""
-
-    def __init__(self, uri: str, batch_id: str, *, compressed: bool) -> None:
-        self.uri = uri
-        self.batch_id = batch_id
-        self.compressed = compressed
-        self.sha256 = hashlib.sha256()
-        self.bytes = 0
-
-    def lines(self, raw: Any) -> Iterator[bytes]:
-        inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if self.compressed else None
-        pending = b""
-        for block in iter(lambda: raw.read(_READ_BLOCK), b""):
-            self.sha256.update(block)
-            self.bytes += len(block)
-            data = inflate.decompress(block) if inflate is not None else block
-            parts = (pending + data).split(b"\n")
-            pending = parts.pop()
-            for part in parts:
-                yield part + b"\n"
-        if pending or (inflate is not None and not inflate.eof):
-            raise ResultsCheckError(
-                f"{self.uri} is truncated (no final newline, or no gzip end)", batch_id=self.batch_id
-            )
-
-
 def _manifest(
     batch_ids: list[str],
     base: ObjectStoragePath,
-    landed: list[_Landed],
+    landed: list[Landed],
     duration: float,
     price_table: PriceTable,
 ) -> Manifest:
@@ -463,15 +370,6 @@ def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, ResultsCheckError):
         return False
     return isinstance(exc, ResultsStreamError) or is_transient(exc)
-
-
-def _exists_error(existing: list[ObjectStoragePath]) -> DestinationExistsError:
-    names = ", ".join(clean_uri(path) for path in existing)
-    return DestinationExistsError(
-        f"destination file(s) already exist: {names}; overwrite='error' keeps them. Use "
-        "overwrite='replace' to swap them atomically, overwrite='skip' to keep files that pass the checks, "
-        "or another destination."
-    )
 
 
 def _base_path(destination: str | ObjectStoragePath, conn_id: str | None) -> ObjectStoragePath:

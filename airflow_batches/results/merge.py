@@ -38,6 +38,7 @@ from airflow_batches.errors import (
 )
 from airflow_batches.hooks.sync_runner import PrivateLoop
 from airflow_batches.results.checker import USAGE_FIELDS, ResultChecker
+from airflow_batches.results.landed import Landed, exists_error, kept_existing
 from airflow_batches.results.landing import (
     _GZIP_LEVEL,
     ResultsService,
@@ -46,9 +47,6 @@ from airflow_batches.results.landing import (
     _base_path,
     _commit,
     _ended_batch,
-    _exists_error,
-    _kept_existing,
-    _Landed,
     _manifest,
     _Run,
     _with_retries,
@@ -172,14 +170,14 @@ def _recorded_entries(rounds: list[RoundRecord]) -> list[RoundEntry]:
 
 def _land(
     run: _Run, name: str, group: BatchGroup, rounds: list[RoundRecord]
-) -> tuple[_Landed, list[RoundEntry]]:
+) -> tuple[Landed, list[RoundEntry]]:
     existing = [p for p in _targets(run, name, None).values() if p.exists()]
     if existing and run.options.overwrite == "error":
-        raise _exists_error(existing)
+        raise exists_error(existing)
     final = {t: int(group["counts"][t]) for t in RESULT_TYPES}  # type: ignore[literal-required]
     wanted = _targets(run, name, final)
     if existing and run.options.overwrite == "skip" and all(p.exists() for p in wanted.values()):
-        landed = _kept_existing(name, name, wanted, final, run.options)
+        landed = kept_existing(name, name, wanted, final, run.options)
         if landed is not None:
             return landed, _recorded_entries(rounds)
     total = group["total_requests"]
@@ -211,7 +209,7 @@ def _land(
     entries.reverse()
     # The merged file holds lines of every batch of every round: it is named, not a batch id.
     files = file_entries(name, objects)
-    landed = _Landed(files=files, counts=merge.counts, usage=merge.usage, usage_by_model=merge.usage_by_model)
+    landed = Landed(files=files, counts=merge.counts, usage=merge.usage, usage_by_model=merge.usage_by_model)
     return landed, entries
 
 

@@ -13,7 +13,7 @@ import pytest
 import results_support
 from results_support import ended_batch
 
-from airflow_batches.api.requests import spool_batches
+from airflow_batches.api.spool import spool_batches
 from airflow_batches.emulator.structured_answer import invalid_output_chosen
 from airflow_batches.emulator.testing import RunningEmulator
 from airflow_batches.errors import DestinationExistsError

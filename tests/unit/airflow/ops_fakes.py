@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow_batches.api.errors import NotFoundError
 from airflow_batches.api.models import MessageBatch, MessageBatchRequestCounts
-from airflow_batches.api.requests import SpooledBatch
+from airflow_batches.api.spool import SpooledBatch
 from airflow_batches.batch_ref import batch_snapshot
 from airflow_batches.events import BatchEvent, make_event
 

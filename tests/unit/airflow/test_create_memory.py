@@ -11,7 +11,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from ops_fakes import FakeBatchHook, batch, context
 
 from airflow_batches.api.models import MessageBatch
-from airflow_batches.api.requests import SpooledBatch
+from airflow_batches.api.spool import SpooledBatch
 from airflow_batches.operators.create import BatchCreateOperator
 
 REQUESTS = 20_000

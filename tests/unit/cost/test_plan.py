@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_batches.api.requests import spool_batches
+from airflow_batches.api.spool import spool_batches
 from airflow_batches.cost.input_tokens import estimate_from_counts, estimate_locally
 from airflow_batches.cost.plan import budget_problem, build_plan, validate_budget
 from airflow_batches.cost.prices import PriceTable, validate_prices

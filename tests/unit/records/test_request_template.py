@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from airflow_batches.api.errors import RequestValidationError
-from airflow_batches.api.requests import spool_batches
+from airflow_batches.api.spool import spool_batches
 from airflow_batches.errors import RecordsError, RequestSourceError
 from airflow_batches.records import RequestTemplate
 
