@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from airflow.sdk import ObjectStoragePath
 
-__all__ = ["DEFAULT_STORAGE_CONN_IDS", "default_storage_conn_id", "storage_path"]
+__all__ = ["DEFAULT_STORAGE_CONN_IDS", "default_storage_conn_id", "path_conn_id", "storage_path"]
 
 # The default connection of the hook behind each scheme's filesystem (S3Hook, GCSHook).
 DEFAULT_STORAGE_CONN_IDS: dict[str, str] = {
@@ -30,9 +30,16 @@ def default_storage_conn_id(uri: str) -> str | None:
     return DEFAULT_STORAGE_CONN_IDS.get(scheme.lower()) if sep else None
 
 
+def path_conn_id(path: ObjectStoragePath) -> str | None:
+    """The connection ``path`` is bound to: a property from Airflow 3.2, a storage option on 3.1."""
+    conn_id: str | None = getattr(path, "conn_id", None)
+    return conn_id if conn_id is not None else path.storage_options.get("conn_id")
+
+
 def storage_path(location: str | ObjectStoragePath, conn_id: str | None = None) -> ObjectStoragePath:
     """``location`` bound to ``conn_id``, else to its own connection, else to the scheme's default."""
     path = location if isinstance(location, ObjectStoragePath) else ObjectStoragePath(location)
-    chosen = conn_id or path.conn_id or default_storage_conn_id(str(path))
+    bound = path_conn_id(path)
+    chosen = conn_id or bound or default_storage_conn_id(str(path))
     # Built from the path object, not the string: Airflow lets a string's user info beat ``conn_id``.
-    return path if chosen == path.conn_id else ObjectStoragePath(path, conn_id=chosen)
+    return path if chosen == bound else ObjectStoragePath(path, conn_id=chosen)

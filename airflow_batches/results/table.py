@@ -35,6 +35,7 @@ from airflow_batches.records.template import RequestTemplate
 from airflow_batches.results.manifest import Manifest
 from airflow_batches.results.sink import AtomicObject
 from airflow_batches.results.table_rows import Column, columns_for, record_columns, result_row
+from airflow_batches.storage_path import path_conn_id
 
 __all__ = ["TABLE_FORMATS", "TableEntry", "TableFormat", "TableSpec", "land_table"]
 
@@ -83,7 +84,7 @@ def land_table(
         index = _Index(Path(scratch) / "rows.sqlite", spec.structured)
         try:
             for file in manifest["files"]:
-                index.add_file(ObjectStoragePath(file["uri"], conn_id=base.conn_id))
+                index.add_file(ObjectStoragePath(file["uri"], conn_id=path_conn_id(base)))
             local = Path(scratch) / final.name
             stats = _write(local, spec, index)
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_batches.storage_path import default_storage_conn_id, storage_path
+from airflow_batches.storage_path import default_storage_conn_id, path_conn_id, storage_path
 
 
 @pytest.mark.parametrize(
@@ -24,24 +24,24 @@ def test_default_connection_per_scheme(uri: str, expected: str | None) -> None:
 
 
 def test_s3_uri_without_connection_gets_aws_default() -> None:
-    assert storage_path("s3://bucket/out/").conn_id == "aws_default"
+    assert path_conn_id(storage_path("s3://bucket/out/")) == "aws_default"
 
 
 def test_connection_in_the_uri_is_kept() -> None:
-    assert storage_path("s3://my_s3@bucket/out/").conn_id == "my_s3"
+    assert path_conn_id(storage_path("s3://my_s3@bucket/out/")) == "my_s3"
 
 
 def test_explicit_connection_wins_over_the_uri() -> None:
-    assert storage_path("s3://my_s3@bucket/out/", "other").conn_id == "other"
+    assert path_conn_id(storage_path("s3://my_s3@bucket/out/", "other")) == "other"
 
 
 def test_local_files_get_no_connection() -> None:
-    assert storage_path("file:///tmp/out/").conn_id is None
+    assert path_conn_id(storage_path("file:///tmp/out/")) is None
 
 
 def test_object_storage_path_without_connection_gets_the_default() -> None:
     path = storage_path(ObjectStoragePath("s3://bucket/key"))
-    assert (path.conn_id, path.path) == ("aws_default", "bucket/key")
+    assert (path_conn_id(path), path.path) == ("aws_default", "bucket/key")
     own = ObjectStoragePath("s3://mine@bucket/key")
     assert storage_path(own) is own
-    assert storage_path(own, "other").conn_id == "other"
+    assert path_conn_id(storage_path(own, "other")) == "other"
