@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import cast
@@ -14,8 +15,9 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from airflow_batches.api.models import DeletedMessageBatch, MessageBatchPage
 from airflow_batches.emulator.create_body import CreateBodyError, ParsedRequests, parse_create_body
-from airflow_batches.emulator.lifecycle import Batch
+from airflow_batches.emulator.lifecycle import Batch, Ending, RenderingKey
 from airflow_batches.emulator.responses import EmulatorError, error_response, model_response, request_id_of
+from airflow_batches.emulator.results_files import kept_file_chunks, keeping_chunks
 from airflow_batches.emulator.results_stream import result_lines, stream_chunks
 from airflow_batches.emulator.state import EmulatorState
 from airflow_batches.emulator.store import UnknownCursorError
@@ -204,6 +206,25 @@ async def delete(request: Request, message_batch_id: str) -> Response:
     return model_response(DeletedMessageBatch(id=batch.id))
 
 
+def _kept_or_keeping(
+    state: EmulatorState, batch: Batch, lines: Iterator[bytes], ending: Ending
+) -> AsyncIterator[bytes]:
+    """The kept rendering of these results if there is one, else ``lines`` rendered and kept as they go."""
+    faults = state.faults.settings
+    key: RenderingKey = (
+        ending,
+        faults.results_drop_lines,
+        faults.results_duplicate_line,
+        state.settings.invalid_output_rate,
+    )
+    kept = batch.kept_results.get(key)
+    if kept is not None:
+        return kept_file_chunks(kept.open("rb"))
+    return keeping_chunks(
+        lines, state.store.new_results_path(), lambda path: state.store.keep_results(batch, key, path)
+    )
+
+
 @router.get("/{message_batch_id}/results")
 async def results(request: Request, message_batch_id: str) -> Response:
     state = state_of(request)
@@ -234,12 +255,17 @@ async def results(request: Request, message_batch_id: str) -> Response:
         duplicate_first=faults.results_duplicate_line,
         invalid_output_rate=state.settings.invalid_output_rate,
     )
-    body = stream_chunks(
-        lines,
-        cut_after=state.faults.take_cut(),
-        delay_seconds=faults.slow_results_ms / 1000,
-        on_cut=count_cut,
-    )
+    cut_after = state.faults.take_cut()
+    body: AsyncIterator[bytes]
+    if cut_after is None and not faults.slow_results_ms:
+        body = _kept_or_keeping(state, batch, lines, snapshot.ending)
+    else:
+        body = stream_chunks(
+            lines,
+            cut_after=cut_after,
+            delay_seconds=faults.slow_results_ms / 1000,
+            on_cut=count_cut,
+        )
     return StreamingResponse(
         body,
         media_type="application/x-jsonl",

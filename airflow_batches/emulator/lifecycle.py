@@ -23,7 +23,7 @@ from airflow_batches.api.models import MessageBatch, MessageBatchRequestCounts, 
 from airflow_batches.emulator.create_body import ParsedRequests
 from airflow_batches.emulator.request_rules import RequestKind
 
-__all__ = ["ARCHIVE_AFTER", "EXPIRE_AFTER", "Batch", "Ending", "Snapshot", "outcome"]
+__all__ = ["ARCHIVE_AFTER", "EXPIRE_AFTER", "Batch", "Ending", "RenderingKey", "Snapshot", "outcome"]
 
 EXPIRE_AFTER = timedelta(hours=24)
 ARCHIVE_AFTER = timedelta(days=29)
@@ -67,6 +67,11 @@ _OUTCOMES: dict[Ending, dict[RequestKind, str]] = {
 }
 
 
+# What a results body's bytes depend on besides the batch: how it ended, results_drop_lines,
+# results_duplicate_line and invalid_output_rate (see ``results_files``).
+RenderingKey = tuple[Ending, int, bool, float]
+
+
 def outcome(kind: RequestKind, ending: Ending) -> str:
     """The result type (``succeeded``/``errored``/``canceled``/``expired``) of one request."""
     return _OUTCOMES[ending][kind]
@@ -94,6 +99,8 @@ class Batch:
     cancel_seconds: float = 0.0
     transient_error_type: str = "overloaded_error"
     kind_counts: Counter[RequestKind] = field(init=False)
+    # Results bodies already rendered into files, by what their bytes depend on (see ``results_files``).
+    kept_results: dict[RenderingKey, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.kind_counts = Counter(RequestKind(kind) for kind in self.requests.kinds)

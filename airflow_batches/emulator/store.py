@@ -11,7 +11,7 @@ from pathlib import Path
 
 from airflow_batches.emulator.create_body import ParsedRequests
 from airflow_batches.emulator.ids import random_id
-from airflow_batches.emulator.lifecycle import Batch
+from airflow_batches.emulator.lifecycle import Batch, RenderingKey
 
 __all__ = ["BatchStore", "UnknownCursorError"]
 
@@ -35,6 +35,21 @@ class BatchStore:
         handle, name = tempfile.mkstemp(dir=self._dir, suffix=".json")
         os.close(handle)
         return Path(name)
+
+    def new_results_path(self) -> Path:
+        handle, name = tempfile.mkstemp(dir=self._dir, suffix=".jsonl")
+        os.close(handle)
+        return Path(name)
+
+    def keep_results(self, batch: Batch, key: RenderingKey, path: Path) -> None:
+        """Keep ``path`` as ``batch``'s results rendered for ``key``, unless the batch was deleted meanwhile."""
+        if self._batches.get(batch.id) is not batch:
+            path.unlink(missing_ok=True)
+            return
+        replaced = batch.kept_results.get(key)
+        batch.kept_results[key] = path
+        if replaced is not None:  # two first reads at once: the same bytes, keep one
+            replaced.unlink(missing_ok=True)
 
     def add(
         self,
@@ -70,6 +85,9 @@ class BatchStore:
     def delete(self, batch: Batch) -> None:
         del self._batches[batch.id]
         batch.body_path.unlink(missing_ok=True)
+        for path in batch.kept_results.values():
+            path.unlink(missing_ok=True)
+        batch.kept_results.clear()
 
     def page(
         self, *, limit: int, before_id: str | None = None, after_id: str | None = None
