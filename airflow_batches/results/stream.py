@@ -55,7 +55,7 @@ class ResultsReceiver:
         block_bytes: int,
         on_progress: Callable[[int, int], None],
     ) -> None:
-        self._check = checker.check
+        self._check_lines = checker.check_lines
         self._single = objects.get(None)
         self._objects = objects
         self._writer = writer
@@ -73,9 +73,7 @@ class ResultsReceiver:
         for start in range(0, len(lines), step):
             group = lines if step >= len(lines) else lines[start : start + step]
             if self._single is not None:
-                check = self._check
-                for line in group:
-                    check(line)
+                self._check_lines(group)
             else:
                 self._split(group)
             self._on_progress(len(group), sum(map(len, group)) + len(group))
@@ -84,8 +82,7 @@ class ResultsReceiver:
 
     def _split(self, lines: list[bytes]) -> None:
         groups: dict[str, list[bytes]] = {}
-        for line in lines:
-            result_type = self._check(line)
+        for line, result_type in zip(lines, self._check_lines(lines), strict=True):
             group = groups.get(result_type)
             if group is None:
                 groups[result_type] = [line]
