@@ -50,6 +50,11 @@ class LineSplitter:
             self._pending.clear()
         if tail:
             self._pending.append(tail)
+        # Every blank line is empty or starts with a byte <= 0x20, so the smallest line tells in C whether a
+        # line-by-line look is needed; the lines of a results stream start with "{".
+        if min(pieces)[:1] > b" ":
+            self.lines += len(pieces)
+            return pieces
         for index, piece in enumerate(pieces):
             if not piece or (piece[0] in _SPACE and not piece.strip()):
                 raise self._error(
