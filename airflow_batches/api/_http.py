@@ -17,6 +17,7 @@ import httpx
 from .error_mapping import MAX_ERROR_BODY_BYTES, status_error
 from .errors import AmbiguousCreateError, APIConnectionError, APITimeoutError, UnsafeURLError
 from .retry import Decision, RetryPolicy
+from .tls import default_ssl_context
 
 __all__ = ["ApiSession", "BodyStream", "Secret", "origin_of"]
 
@@ -198,7 +199,9 @@ class ApiSession:
             transport = (
                 self._sync_transport if isinstance(self._sync_transport, httpx.BaseTransport) else None
             )
-            self._sync_client = httpx.Client(transport=transport, follow_redirects=False)
+            self._sync_client = httpx.Client(
+                transport=transport, follow_redirects=False, verify=default_ssl_context()
+            )
         request = self._build("GET", url, None, None, accept)
         try:
             response = self._sync_client.send(request, stream=True, follow_redirects=False)

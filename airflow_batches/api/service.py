@@ -42,6 +42,7 @@ from .requests import MAX_BATCH_BYTES, MAX_REQUESTS_PER_BATCH
 from .results_body import body_chunks, chunks_sync, lines_of
 from .retry import RetryPolicy
 from .spool import SpooledBatch, spool_batches
+from .tls import default_ssl_context
 from .token_count import count_tokens_body
 
 __all__ = [
@@ -127,7 +128,9 @@ class BatchServiceAsync:
         if beta_list:
             headers["anthropic-beta"] = ",".join(beta_list)
         headers.update(default_headers or {})
-        client = http_client or httpx.AsyncClient(transport=transport, follow_redirects=False)
+        client = http_client or httpx.AsyncClient(
+            transport=transport, follow_redirects=False, verify=default_ssl_context()
+        )
         self._session = ApiSession(
             api_key=Secret(key),
             base_url=url,
