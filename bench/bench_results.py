@@ -86,8 +86,11 @@ def worker(method: str, spec_json: str) -> dict[str, Any]:
         options: dict[str, Any] = {"progress_interval": 3600}
         if destination.startswith("s3://"):
             options["destination_conn_id"] = "aws_default"
-        # Attach the filesystem (Airflow's provider discovery; for s3 also botocore's service model).
-        ObjectStoragePath(destination, conn_id=options.get("destination_conn_id")).exists()
+        # Attach the filesystem (Airflow's provider discovery; for s3 also botocore's service model): ``fs``
+        # of a path below the destination, as the landing asks for it (``exists()`` alone does not attach).
+        base = ObjectStoragePath(destination, conn_id=options.get("destination_conn_id"))
+        base.exists()
+        _ = (base / "attach").fs
         memory = PeakMemory()
         start = time.perf_counter()
         manifest = hook.land_results(batch_ids, destination, **options)
