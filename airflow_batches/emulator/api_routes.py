@@ -17,7 +17,7 @@ from airflow_batches.api.models import DeletedMessageBatch, MessageBatchPage
 from airflow_batches.emulator.create_body import CreateBodyError, ParsedRequests, parse_create_body
 from airflow_batches.emulator.lifecycle import Batch, Ending, RenderingKey
 from airflow_batches.emulator.responses import EmulatorError, error_response, model_response, request_id_of
-from airflow_batches.emulator.results_files import kept_file_chunks, keeping_chunks
+from airflow_batches.emulator.results_files import keeping_chunks, kept_file_chunks
 from airflow_batches.emulator.results_stream import result_lines, stream_chunks
 from airflow_batches.emulator.state import EmulatorState
 from airflow_batches.emulator.store import UnknownCursorError

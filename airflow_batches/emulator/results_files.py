@@ -5,20 +5,22 @@ so a results download rendered on every read is bound by the emulator's CPU, not
 for the cores with the client being measured. An ended batch's results never change, so the first whole read
 keeps the bytes it sent in a file, and later reads of the same rendering send that file in large chunks.
 
-A rendering is kept per ``lifecycle.RenderingKey``: how the batch ended and every setting that changes the bytes
-(the content faults and ``invalid_output_rate``), so changing one renders again. Reads with a per-line delay
-or a cut go through the line-by-line stream, as before.
+A rendering is kept per ``lifecycle.RenderingKey``: how the batch ended and every setting that changes the
+bytes (the content faults and ``invalid_output_rate``), so changing one renders again. Reads with a per-line
+delay or a cut go through the line-by-line stream, as before.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from airflow_batches.emulator.results_stream import stream_chunks
 
-__all__ = ["kept_file_chunks", "keeping_chunks"]
+__all__ = ["keeping_chunks", "kept_file_chunks"]
 
 # Large reads: each chunk costs a read and a send whatever its size, and a read from the page cache blocks
 # the event loop for well under a millisecond.
@@ -40,7 +42,8 @@ async def keeping_chunks(
         kept = True
     finally:
         if not kept:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
 
 async def kept_file_chunks(file: BinaryIO) -> AsyncIterator[bytes]:

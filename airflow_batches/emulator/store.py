@@ -42,7 +42,7 @@ class BatchStore:
         return Path(name)
 
     def keep_results(self, batch: Batch, key: RenderingKey, path: Path) -> None:
-        """Keep ``path`` as ``batch``'s results rendered for ``key``, unless the batch was deleted meanwhile."""
+        """Keep ``path`` as ``batch``'s results rendered for ``key``, unless the batch is gone meanwhile."""
         if self._batches.get(batch.id) is not batch:
             path.unlink(missing_ok=True)
             return

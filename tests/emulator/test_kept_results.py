@@ -78,7 +78,8 @@ async def test_a_setting_that_changes_the_bytes_renders_again(app: FastAPI, api:
     state(app).settings = state(app).settings.updated({"invalid_output_rate": 1.0})
     assert await results(api, batch_id) == whole, "plain text answers do not depend on invalid_output_rate"
     batch = state(app).store.get(batch_id)
-    assert batch is not None and len(batch.kept_results) == 4, "one rendering per set of byte-changing settings"
+    assert batch is not None
+    assert len(batch.kept_results) == 4, "one rendering per set of the settings that change the bytes"
 
 
 async def test_cut_and_slow_reads_are_rendered_line_by_line_and_not_kept(
