@@ -175,7 +175,10 @@ Choices where the API's documentation leaves the behaviour open
 Timing: ``ended_at`` is the moment processing ended (creation + processing time, cancel + cancel time, or
 expiry), not the moment someone looked. ``archived_at`` is creation + 29 days. Create bodies are spooled to a
 private temporary directory (removed at exit) and only ``custom_id``, a one-byte kind and the request's
-location in that file are kept in memory per request.
+location in that file are kept in memory per request. The first whole read of an ended batch's results keeps
+the bytes it sent in that directory, and later reads (with the same content fault settings and
+``invalid_output_rate``) are sent from that file, so a download runs at the speed of the connection rather
+than of the emulator's rendering; reads with ``--slow-results-ms`` or a cut are rendered line by line.
 """
 
 from __future__ import annotations
