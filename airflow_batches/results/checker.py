@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
-from airflow_batches.api.models import RESULT_TYPES
+from airflow_batches.api.models import RESULT_TYPES, ResultType
 from airflow_batches.cost.usage_cost import USAGE_FIELDS
 from airflow_batches.errors import ResultsCheckError, ResultsCountMismatchError
 
@@ -40,7 +40,7 @@ class _Message(msgspec.Struct, gc=False):
 
 
 class _Result(msgspec.Struct, gc=False):
-    type: str
+    type: ResultType  # an unknown type is refused here and worded by the plain check
     message: _Message | msgspec.UnsetType = msgspec.UNSET
 
 
@@ -93,21 +93,26 @@ class ResultChecker:
         seen, counts, tokens, decode = self._seen, self.counts, self._tokens, _decode
         before = self.lines
         last = self.last_custom_id
-        item: _Line | None
         for line in lines:
             try:
                 if not line.isascii():
                     line.decode()  # msgspec does not check the UTF-8 of strings it skips
                 item = decode(line)
             except (msgspec.DecodeError, UnicodeDecodeError):
-                item = None
-            if item and item.custom_id and item.custom_id not in seen and item.result.type in counts:
-                result_type = item.result.type
-                if result_type == "succeeded":
-                    message = item.result.message
-                    if message is UNSET or message.usage is UNSET:
-                        item = None  # the plain check says what is missing
-                    else:
+                pass
+            else:
+                custom_id = item.custom_id
+                result = item.result
+                result_type = result.type
+                if custom_id and custom_id not in seen and result_type in counts:
+                    if result_type != "succeeded":
+                        seen.add(custom_id)
+                        counts[result_type] += 1
+                        last = custom_id
+                        found(result_type)
+                        continue
+                    message = result.message
+                    if message is not UNSET and message.usage is not UNSET:
                         usage = message.usage
                         model = message.model or "unknown"
                         sums = tokens.get(model)
@@ -117,13 +122,13 @@ class ResultChecker:
                         sums[1] += usage.output_tokens or 0
                         sums[2] += usage.cache_creation_input_tokens or 0
                         sums[3] += usage.cache_read_input_tokens or 0
-                if item is not None:
-                    seen.add(item.custom_id)
-                    counts[result_type] += 1
-                    last = item.custom_id
-                    found(result_type)
-                    continue
-            self.lines = before + len(types)  # the plain check numbers its errors by it
+                        seen.add(custom_id)
+                        counts[result_type] += 1
+                        last = custom_id
+                        found(result_type)
+                        continue
+            # Refused or failing a check: the plain check decides, and words the error.
+            self.lines = before + len(types)  # it numbers its errors by this
             found(self._check_plain(line))
             last = self.last_custom_id
         self.lines = before + len(types)
