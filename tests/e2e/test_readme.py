@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from readme import README, Snippet, snippet, snippets
-from s3 import aws_connection, moto_s3, s3_client  # noqa: F401 - fixture
+from s3 import aws_connection, moto_s3, no_aws_environment, s3_client  # noqa: F401 - fixture
 
 from airflow_batches.emulator.testing import RunningEmulator, echo_request, run_emulator
 
@@ -54,11 +54,12 @@ ELSEWHERE = {
     # is shown by the cost tests; these exact figures are not regenerated here.
     "cost-dry-run": "test_cost_emulator.py::test_a_dry_run_returns_the_plan_and_creates_no_batch",
     "cost-plan-output": "tests/integration/test_cost_emulator.py (plan fields, sampling)",
-    # The records section (RequestTemplate, tables, the decorator): shown by the records tests, not run here.
-    "records-template": "tests/unit/records/test_request_template.py",
-    "records-error-output": "tests/unit/records/test_request_template.py",
-    "records-table": "tests/e2e/test_records_table_e2e.py",
-    "records-decorator": "tests/e2e/test_records_table_e2e.py",
+    # The records section, run as written (one DAG of its three blocks, records in moto S3).
+    "records-template": "tests/e2e/test_readme_records.py::test_records_blocks_run_as_one_dag",
+    "records-table": "tests/e2e/test_readme_records.py::test_records_blocks_run_as_one_dag",
+    "records-decorator": "tests/e2e/test_readme_records.py::test_records_blocks_run_as_one_dag",
+    "records-error-output": "tests/e2e/test_readme_records.py::test_records_error_output_is_what_the_"
+    "template_says",
     "postgres-triggerers": "tests/e2e/test_triggerer_e2e.py (PostgreSQL, two triggerers); not run here",
     "cost-budget-output": "test_cost_emulator.py::test_a_budget_below_the_plan_fails_before_any_create",
 }
@@ -132,7 +133,6 @@ def test_dag_s3(
 ) -> None:
     """The first snippet reads its requests from S3 and lands the results in S3, with the credentials only
     in the ``aws_default`` connection (the scheme's usual one: neither the URIs nor the operators name it)."""
-    import boto3
     from airflow.sdk.io import store
 
     day = datetime(2026, 11, 27, tzinfo=UTC)
@@ -144,11 +144,7 @@ def test_dag_s3(
     body = "".join(json.dumps(r) + "\n" for r in requests).encode()
     s3.put_object(Bucket="bucket", Key="in/2026-11-27/requests.jsonl", Body=body)
 
-    # No credentials but the Airflow connection: every AWS_* variable unset, and boto3 finds none.
-    for name in [name for name in os.environ if name.startswith("AWS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", "/nonexistent")  # no ~/.aws/credentials either
-    assert boto3.Session().get_credentials() is None
+    no_aws_environment(monkeypatch)  # no credentials but the Airflow connection
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(moto_s3))
     store._STORE_CACHE.clear()
     (dags_folder / "claude_daily.py").write_text(snippet("dag-s3").code)

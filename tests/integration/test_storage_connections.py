@@ -8,12 +8,11 @@ operator's or template's parameter, or ``aws_default``, used when nothing names 
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 import results_support
 from results_support import ended_batch
-from s3 import S3Bucket, aws_connection, moto_s3, s3_bucket  # noqa: F401 - fixtures
+from s3 import S3Bucket, aws_connection, moto_s3, no_aws_environment, s3_bucket  # noqa: F401 - fixtures
 
 from airflow_batches.hooks import BatchHook
 from airflow_batches.operators.request_source import iter_request_items
@@ -23,18 +22,9 @@ results_emulator = results_support.results_emulator
 hook = results_support.hook
 
 
-def _no_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    import boto3
-
-    for name in [name for name in os.environ if name.startswith("AWS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", "/nonexistent")  # no ~/.aws/credentials
-    assert boto3.Session().get_credentials() is None
-
-
 @pytest.fixture
 def only_my_s3(s3_bucket: S3Bucket, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:  # noqa: F811
-    _no_aws_environment(monkeypatch)
+    no_aws_environment(monkeypatch)
     monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT")
     monkeypatch.setenv("AIRFLOW_CONN_MY_S3", aws_connection(s3_bucket.endpoint_url))
     return s3_bucket
@@ -43,7 +33,7 @@ def only_my_s3(s3_bucket: S3Bucket, monkeypatch: pytest.MonkeyPatch) -> S3Bucket
 @pytest.fixture
 def only_aws_default(s3_bucket: S3Bucket, monkeypatch: pytest.MonkeyPatch) -> S3Bucket:  # noqa: F811
     """``s3_bucket`` already points ``aws_default`` at moto; nothing else holds a credential."""
-    _no_aws_environment(monkeypatch)
+    no_aws_environment(monkeypatch)
     return s3_bucket
 
 
