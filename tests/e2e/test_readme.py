@@ -50,18 +50,15 @@ ELSEWHERE = {
     "two-commands": "scripts/demo.sh is setup.sh + scripts/demo.py (tests/e2e/test_demo_e2e.py); "
     "scripts/test.sh is what CI runs",
     "demo-output": "tests/e2e/test_demo_e2e.py checks the demo's output lines",
-    # The cost section's 1,000-request example: its behaviour (plan shape, no batch created, the budget error)
-    # is shown by the cost tests; these exact figures are not regenerated here.
-    "cost-dry-run": "test_cost_emulator.py::test_a_dry_run_returns_the_plan_and_creates_no_batch",
-    "cost-plan-output": "tests/integration/test_cost_emulator.py (plan fields, sampling)",
-    # The records section, run as written (one DAG of its three blocks, records in moto S3).
-    "records-template": "tests/e2e/test_readme_records.py::test_records_blocks_run_as_one_dag",
-    "records-table": "tests/e2e/test_readme_records.py::test_records_blocks_run_as_one_dag",
-    "records-decorator": "tests/e2e/test_readme_records.py::test_records_blocks_run_as_one_dag",
-    "records-error-output": "tests/e2e/test_readme_records.py::test_records_error_output_is_what_the_"
-    "template_says",
+    # Run as written in modules of their own; each output block is compared with what the code returns.
+    "cost-dry-run": "tests/e2e/test_readme_cost.py (in a DAG, against the emulator)",
+    "cost-plan-output": "tests/e2e/test_readme_cost.py (the dry run's XCom, character for character)",
+    "cost-budget-output": "tests/e2e/test_readme_cost.py (the same requests with max_cost_usd=1.0)",
+    "records-template": "tests/e2e/test_readme_records.py (with the next two: one DAG, records in moto S3)",
+    "records-table": "tests/e2e/test_readme_records.py",
+    "records-decorator": "tests/e2e/test_readme_records.py",
+    "records-error-output": "tests/e2e/test_readme_records.py (the template block on a bad records.csv)",
     "postgres-triggerers": "tests/e2e/test_triggerer_e2e.py (PostgreSQL, two triggerers); not run here",
-    "cost-budget-output": "test_cost_emulator.py::test_a_budget_below_the_plan_fails_before_any_create",
 }
 
 
