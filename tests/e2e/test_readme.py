@@ -179,18 +179,26 @@ def test_connection(tmp_path: Path) -> None:
 
 
 def test_try_emulator(tmp_path: Path) -> None:
-    """Run as written, but on a free port instead of 8765 (another test may hold it); ``mktemp -d`` makes
-    AIRFLOW_HOME under this test's directory (TMPDIR)."""
+    """Run as written (the quick start, then the ETL on the records it writes), but on a free port instead of
+    8765 (another test may hold it); ``mktemp -d`` makes AIRFLOW_HOME under this test's directory (TMPDIR)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
     code = snippet("try-emulator").code
     assert code.count("8765") == 2
     output = _run(["bash", "-c", code.replace("8765", port)], _env(tmp_path), REPO)
-    assert "state=success" in output, output[-4000:]
-    landed = list(tmp_path.glob("tmp.*/airflow-batches-data/quickstart/*/msgbatch_*.jsonl"))
+    finished = re.findall(r"DagRun Finished: dag_id=(\w+), .* state=success", output)
+    assert finished == ["example_batches_quickstart", "example_batches_etl"], output[-4000:]
+    (data,) = tmp_path.glob("tmp.*/airflow-batches-data")
+    landed = list(data.glob("quickstart/*/msgbatch_*.jsonl"))
     assert len(landed) == 1, output[-4000:]
     assert len(landed[0].read_bytes().splitlines()) == 3
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(data / "results/2026-12-01/table.parquet").to_pylist()
+    assert [(row["record_id"], row["valid"]) for row in rows] == [("1", True), ("2", True)]
+    summary = json.loads((data / "results/2026-12-01/summary.json").read_text())
+    assert summary["result_types"] == {"succeeded": 2}
 
 
 def test_hook(tmp_path: Path, slow_emulator: RunningEmulator) -> None:
