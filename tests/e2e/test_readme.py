@@ -3,7 +3,9 @@
 Each fenced block of README.md is named by a ``<!-- snippet: NAME -->`` comment (see ``tests/readme.py``).
 This module runs every Python and shell block as written (against the emulator, and a moto S3 server for the
 first DAG), compares every ``signature`` block with the real ``__init__`` defaults, regenerates sample
-outputs, and fails on a block it does not know. The package install is run by ``test_packaging.py``.
+outputs, and fails on a block it does not know. Blocks run by other modules are listed in ``ELSEWHERE``
+(the package install by ``test_packaging.py``; the records, cost and PostgreSQL sections by
+``test_readme_records.py``, ``test_readme_cost.py`` and ``test_readme_postgres.py``).
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ ELSEWHERE = {
     "records-table": "tests/e2e/test_readme_records.py",
     "records-decorator": "tests/e2e/test_readme_records.py",
     "records-error-output": "tests/e2e/test_readme_records.py (the template block on a bad records.csv)",
-    "postgres-triggerers": "tests/e2e/test_triggerer_e2e.py (PostgreSQL, two triggerers); not run here",
+    "postgres-triggerers": "tests/e2e/test_readme_postgres.py (all but its pip line, on pgserver)",
 }
 
 
