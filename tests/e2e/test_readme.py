@@ -60,6 +60,7 @@ ELSEWHERE = {
     "records-table": "tests/e2e/test_readme_records.py",
     "records-decorator": "tests/e2e/test_readme_records.py",
     "records-error-output": "tests/e2e/test_readme_records.py (the template block on a bad records.csv)",
+    "records-table-columns": "tests/e2e/test_readme_records.py (the landed table's columns)",
     "postgres-triggerers": "tests/e2e/test_readme_postgres.py (all but its pip line, on pgserver)",
 }
 

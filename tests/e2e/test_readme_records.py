@@ -69,10 +69,13 @@ def test_records_blocks_run_as_one_dag(run_dag: Any, emulator: Any, dags_folder:
 
     assert result.state == "success", result.tasks
     assert set(result.tasks) == {"create_batches", "land_results", "tickets", "land_tickets"}
-    parquet_rows = pq.read_table(
-        io.BytesIO(_read(s3, "tickets/2026-11-27/results/table.parquet"))
-    ).to_pylist()
-    csv_rows = list(csv.DictReader(io.StringIO(_read(s3, "tickets/2026-11-27/pq/table.csv").decode())))
+    parquet = pq.read_table(io.BytesIO(_read(s3, "tickets/2026-11-27/results/table.parquet")))
+    assert ",".join(parquet.column_names) + "\n" == snippet("records-table-columns").code
+    parquet_rows = parquet.to_pylist()
+    csv_text = _read(s3, "tickets/2026-11-27/pq/table.csv").decode()
+    # The decorator's table has no join: the README's header line without the record_* columns.
+    assert csv_text.splitlines()[0] == snippet("records-table-columns").code.split(",record_id")[0]
+    csv_rows = list(csv.DictReader(io.StringIO(csv_text)))
     # The joined table follows the records; the decorator's (no join) is in custom_id order.
     assert [row["record_id"] for row in parquet_rows] == [r["id"] for r in RECORDS]
     assert [row["record_text"] for row in parquet_rows] == [r["text"] for r in RECORDS]
