@@ -6,8 +6,9 @@ Input: each day's records in ``{base}/input/{ds}/records.jsonl``, one JSON objec
 
 ``id`` (a string or a number, unique within the day, of letters, digits, ``_`` and ``-``: it becomes the
 request's ``custom_id``, ``rec-<id>``, at most 64 characters) and ``text`` (what to summarize) are required;
-the table gets a ``record_<field>`` text column for each field of the first record. A ``records.csv`` with the header
-``id,text`` or a ``records.parquet`` with those columns works the same (change the file name below).
+the table gets a ``record_<field>`` text column for each field of the first record. A ``records.csv`` with
+the header ``id,text`` or a ``records.parquet`` with those columns works the same (change the file name
+below).
 
 Each day:
 
