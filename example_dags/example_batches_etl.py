@@ -1,22 +1,40 @@
 """A scheduled daily ETL through Message Batches: records in, a table out, nothing converted by hand.
 
+Input: each day's records in ``{base}/input/{ds}/records.jsonl``, one JSON object per line::
+
+    {"id": "1042", "text": "Bread dough rises because yeast turns sugar into gas ..."}
+
+``id`` (a string or a number, unique within the day, of letters, digits, ``_`` and ``-``: it becomes the
+request's ``custom_id``, ``rec-<id>``, at most 64 characters) and ``text`` (what to summarize) are required;
+the table gets a ``record_<field>`` text column for each field of the first record. A ``records.csv`` with
+the header ``id,text`` or a ``records.parquet`` with those columns works the same (change the file name
+below).
+
 Each day:
 
-1. ``create_batches`` reads that day's records ``{base}/input/{ds}/records.jsonl`` (one JSON object per line:
-   ``{"id": ..., "text": ...}``; a ``records.csv`` or ``records.parquet`` works the same way) and turns each
-   record into one request with a ``RequestTemplate``: a shared, cached instruction and the record's text,
-   asking for a structured answer (``Summary``). The requests are validated and split into batches, checked
-   not to cost more than ``AIRFLOW_BATCHES_MAX_COST_USD`` (default $25) at batch prices, submitted, and waited
-   for in the triggerer; requests that errored transiently or expired are sent again, up to two
-   more rounds (``resubmit_rounds=2``); the landing keeps each request's final line.
+1. ``create_batches`` turns each record into one request with a ``RequestTemplate``: a shared, cached
+   instruction and the record's text, asking for a structured answer (``Summary``). The requests are
+   validated and split into batches, checked not to cost more than ``AIRFLOW_BATCHES_MAX_COST_USD`` (default
+   $25) at batch prices, submitted, and waited for in the triggerer; requests that errored transiently or
+   expired are sent again, up to two more rounds (``resubmit_rounds=2``); the landing keeps each request's
+   final line.
 2. ``land_results`` streams the raw results to ``{base}/results/{ds}/`` and writes ``table.parquet`` next to
    them: one row per record, in record order, joined to the record (``record_id``, ``record_text``), with the
-   answer's fields as columns; an answer that breaks the schema is kept and marked ``valid = false``.
+   answer's fields (``summary``, ``topic``) as columns; an answer that breaks the schema is kept and marked
+   ``valid = false``.
 3. ``summarize`` writes ``summary.json`` from the landing's manifest: result types, valid and invalid answers,
    token usage and the cost at batch prices (both from the manifest).
 
-``{base}`` is the Airflow Variable ``airflow_batches_base`` if set, else ``$AIRFLOW_BATCHES_BASE``, else a
-folder in ``$AIRFLOW_HOME``; any object storage URI works (``file://``, ``s3://bucket/prefix``, ...).
+Downstream DAGs: schedule on ``AssetAlias("example_batches_etl_results")`` (``RESULTS_ALIAS``). Each run
+attaches two assets to it, the day's results folder (``{base}/results/{ds}``) and its table
+(``.../table.parquet``), each event's ``extra`` holding the landing's counts and files (the table's: its
+``table`` entry).
+
+Settings (environment of the DAG processor and workers): ``{base}`` is the Airflow Variable
+``airflow_batches_base`` if set, else ``$AIRFLOW_BATCHES_BASE``, else a folder in ``$AIRFLOW_HOME``; any
+object storage URI works (``file://``, ``s3://bucket/prefix``, ...). ``AIRFLOW_BATCHES_POLL_INTERVAL``
+(default 30 s; a poll is one free ``retrieve``) sets how often the batches are checked: against the local
+emulator, which ends a batch in 2 s, set it to 1. ``AIRFLOW_BATCHES_MODEL`` (default ``claude-haiku-4-5``).
 The Parquet table needs ``pip install "airflow-batches[parquet]"`` (or set
 ``AIRFLOW_BATCHES_TABLE_FORMAT=csv``).
 """
@@ -41,8 +59,11 @@ DEFAULT_BASE = os.environ.get(
 )
 BASE = "{{ var.value.get('airflow_batches_base', '" + DEFAULT_BASE + "') }}"
 MODEL = os.environ.get("AIRFLOW_BATCHES_MODEL", "claude-haiku-4-5")
-POLL_INTERVAL = float(os.environ.get("AIRFLOW_BATCHES_POLL_INTERVAL", "300"))
+POLL_INTERVAL = float(os.environ.get("AIRFLOW_BATCHES_POLL_INTERVAL", "30"))
 TABLE_FORMAT: Any = os.environ.get("AIRFLOW_BATCHES_TABLE_FORMAT", "parquet")
+
+# The name downstream DAGs schedule on: AssetAlias(RESULTS_ALIAS).
+RESULTS_ALIAS = "example_batches_etl_results"
 
 # The most the daily batch may cost (input plus every max_tokens, at batch prices) before it is sent.
 MAX_COST_USD = float(os.environ.get("AIRFLOW_BATCHES_MAX_COST_USD", "25"))
@@ -100,6 +121,7 @@ with DAG(
         destination=BASE + "/results/{{ ds }}/",
         table=TABLE_FORMAT,
         join_records=RECORDS,
+        asset_alias=RESULTS_ALIAS,
     )
 
     @task

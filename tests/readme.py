@@ -8,6 +8,7 @@ pastes keeps working. A block without a name fails that test.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,3 +52,11 @@ def snippets(path: Path = README) -> list[Snippet]:
 def snippet(name: str, path: Path = README) -> Snippet:
     (found,) = [s for s in snippets(path) if s.name == name]
     return found
+
+
+def dag_source(dag_id: str, *names: str) -> str:
+    """A DAG file whose body is the named blocks, in order, as written (fragments go inside a DAG)."""
+    body = "".join(snippet(name).code for name in names)
+    return f"from airflow.sdk import DAG\n\nwith DAG({dag_id!r}, schedule=None):\n" + textwrap.indent(
+        body, "    "
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -93,6 +94,16 @@ def s3_client(endpoint_url: str) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def no_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No credential but in Airflow connections: no AWS_* variable, no ``~/.aws``, boto3 finds none."""
+    import boto3
+
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", "/nonexistent")
+    assert boto3.Session().get_credentials() is None
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,9 @@
 Two connection types are read the same way: ours (``anthropic_batches``) and the official Anthropic
 provider's (``anthropic``), so an existing ``anthropic_default`` connection works unchanged. The API key is
 the password, the base URL the host (a bare host gets ``https://``), the rest comes from the extras. For the
-official provider's connections ``anthropic_client_kwargs`` (``timeout``, ``max_retries``,
-``default_headers``, ``base_url``, ``api_key``) is honoured too; our top-level extras win over it. Its
+official provider's connections ``anthropic_client_kwargs`` is honoured too, in this order: its ``base_url``
+and ``api_key`` win over the host and the password (as the official provider reads them), and our top-level
+``timeout``, ``max_retries`` and ``default_headers`` extras win over its keys of those names. Its
 ``model`` extra is the default model, and its ``platform`` and ``workload_identity`` extras are read as
 :mod:`airflow_batches.hooks.platforms` explains: what cannot work fails here, before any request.
 """

@@ -30,6 +30,7 @@ from airflow_batches.results.options import (
 )
 from airflow_batches.results.sink import clean_uri
 from airflow_batches.results.table import TableFormat, TableSpec, land_table
+from airflow_batches.storage_path import storage_path
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -131,7 +132,7 @@ class BatchResultsOperator(BaseOperator):
             spec = TableSpec(self.table_spec.format, self.table_spec.structured, self.join_records)
             manifest["table"] = land_table(
                 manifest,
-                self._base(manifest),
+                self._base(),
                 spec,
                 overwrite=str(self.settings.overwrite),
                 block_size=self.settings.block_size,
@@ -142,10 +143,12 @@ class BatchResultsOperator(BaseOperator):
             self._record_asset_event(context, manifest)
         return manifest
 
-    def _base(self, manifest: Manifest) -> ObjectStoragePath:
-        if isinstance(self.destination, ObjectStoragePath):
-            return self.destination
-        return ObjectStoragePath(manifest["destination"], conn_id=self.settings.destination_conn_id)
+    def _base(self) -> ObjectStoragePath:
+        """The destination with the storage connection the landing used (the manifest's URI has none)."""
+        destination = self.destination
+        if not isinstance(destination, ObjectStoragePath):
+            destination = check_destination(destination)
+        return storage_path(destination, self.settings.destination_conn_id)
 
     def _record_asset_event(self, context: Context, manifest: Manifest) -> None:
         extra = _event_extra(manifest)

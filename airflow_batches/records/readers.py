@@ -19,6 +19,7 @@ from airflow.providers.common.compat.sdk import ObjectStoragePath
 
 from airflow_batches.errors import RecordsError
 from airflow_batches.input_files import open_input
+from airflow_batches.storage_path import storage_path
 
 __all__ = ["PARQUET_BATCH_ROWS", "Record", "RecordFormat", "iter_records", "records_format", "to_path"]
 
@@ -58,9 +59,10 @@ def records_format(uri: str, given: str | None = None) -> RecordFormat:
     )
 
 
-def to_path(uri: str | ObjectStoragePath) -> ObjectStoragePath:
+def to_path(uri: str | ObjectStoragePath, conn_id: str | None = None) -> ObjectStoragePath:
+    """``uri`` with its storage connection: ``conn_id``, else the URI's own, else the scheme's usual one."""
     if isinstance(uri, ObjectStoragePath):
-        return uri
+        return storage_path(uri, conn_id)
     text = uri.strip()
     full = f"file://{text}" if text.startswith("/") else text
     if "://" not in full:
@@ -68,13 +70,16 @@ def to_path(uri: str | ObjectStoragePath) -> ObjectStoragePath:
             f"records {text!r} is neither a list nor a URI; use e.g. file:///data/records.csv, "
             "s3://bucket/records.parquet or an absolute local path"
         )
-    return ObjectStoragePath(full)
+    return storage_path(full, conn_id)
 
 
-def iter_records(source: Any, *, fmt: str | None = None) -> Iterator[Record]:
-    """Yield every record of ``source``: a URI, an ``ObjectStoragePath`` or a list of mappings."""
+def iter_records(source: Any, *, fmt: str | None = None, conn_id: str | None = None) -> Iterator[Record]:
+    """Yield every record of ``source``: a URI, an ``ObjectStoragePath`` or a list of mappings.
+
+    ``conn_id`` is the storage connection of a file (default: the URI's, else the scheme's usual one).
+    """
     if isinstance(source, str | ObjectStoragePath):
-        path = to_path(source)
+        path = to_path(source, conn_id)
         yield from _iter_file(path, records_format(str(path), fmt))
         return
     if isinstance(source, Mapping) or not isinstance(source, Iterable) or isinstance(source, bytes):

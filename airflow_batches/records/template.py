@@ -85,6 +85,9 @@ class RequestTemplate:
     :param params: the Messages request body, any string of which may use ``{{ record.<field> }}`` and
         ``{{ number }}``; blocks such as a shared system prompt with ``cache_control`` are sent as written.
     :param records_format: ``"jsonl"``, ``"csv"`` or ``"parquet"`` when the file name does not say.
+    :param records_conn_id: the object storage connection of a records file (default: the one in the URI,
+        ``s3://conn_id@bucket/...``, else the scheme's usual one, ``aws_default`` for ``s3://``), as
+        ``requests_conn_id`` for a requests file.
     :param output_schema: a JSON Schema (dict) or a pydantic model: every request asks for JSON of that
         shape (``output_config.format`` on models that support it, else a forced tool call), and the
         results table validates each answer against it.
@@ -100,6 +103,7 @@ class RequestTemplate:
         custom_id: str,
         params: Mapping[str, Any],
         records_format: str | None = None,
+        records_conn_id: str | None = None,
         output_schema: OutputSchema | None = None,
         output_mode: str = "auto",
     ) -> None:
@@ -111,6 +115,7 @@ class RequestTemplate:
         self.custom_id = custom_id
         self.params = params
         self.records_format = records_format
+        self.records_conn_id = records_conn_id
         self.structured = StructuredOutput(output_schema, mode=output_mode) if output_schema else None
         env = _environment()
         # Compiled now, so a syntax error fails when the DAG is parsed.
@@ -126,7 +131,7 @@ class RequestTemplate:
         return "records" if not isinstance(self.records, list) else f"{len(self.records)} inline records"
 
     def iter_records(self) -> Iterator[Record]:
-        return iter_records(self.records, fmt=self.records_format)
+        return iter_records(self.records, fmt=self.records_format, conn_id=self.records_conn_id)
 
     def custom_id_of(self, record: Record) -> str:
         """The custom_id ``record`` gets (raises ``ValueError`` naming the record when it cannot render)."""

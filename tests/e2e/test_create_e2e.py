@@ -136,6 +136,14 @@ def test_scheduled_etl_example_end_to_end(run_dag: Any, slow_emulator: Any, tmp_
     assert slow_emulator.stats()["batches_created"] == 2, "round 1, then one follow-up for the failures"
     group = result.xcom["create_batches"]
     assert group["rounds"][1]["resubmitted"] == len(failing)
+    # The day's results folder and table reach downstream DAGs through the fixed alias.
+    from airflow.models.asset import AssetAliasModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        alias = session.query(AssetAliasModel).filter_by(name="example_batches_etl_results").one()
+        uris = {asset.uri for asset in alias.assets}
+    assert {out.as_uri(), (out / "table.parquet").as_uri()} <= uris
 
 
 def test_cancel_and_delete_a_running_group(run_dag: Any, slow_emulator: Any) -> None:

@@ -18,3 +18,6 @@ def test_example_dags_parse_without_import_errors() -> None:
     assert etl.get_task("create_batches").resubmit_rounds == 2
     land = etl.get_task("land_results")
     assert land.destination.endswith("/results/{{ ds }}/")
+    # The fixed name its docstring and the README give downstream DAGs to schedule on.
+    assert [outlet.name for outlet in land.outlets] == ["example_batches_etl_results"]
+    assert 'AssetAlias("example_batches_etl_results")' in (etl.doc_md or "")

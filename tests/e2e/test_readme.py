@@ -3,7 +3,9 @@
 Each fenced block of README.md is named by a ``<!-- snippet: NAME -->`` comment (see ``tests/readme.py``).
 This module runs every Python and shell block as written (against the emulator, and a moto S3 server for the
 first DAG), compares every ``signature`` block with the real ``__init__`` defaults, regenerates sample
-outputs, and fails on a block it does not know. The package install is run by ``test_packaging.py``.
+outputs, and fails on a block it does not know. Blocks run by other modules are listed in ``ELSEWHERE``
+(the package install by ``test_packaging.py``; the records, cost and PostgreSQL sections by
+``test_readme_records.py``, ``test_readme_cost.py`` and ``test_readme_postgres.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 import pytest
 from readme import README, Snippet, snippet, snippets
-from s3 import aws_connection, moto_s3, s3_client  # noqa: F401 - fixture
+from s3 import aws_connection, moto_s3, no_aws_environment, s3_client  # noqa: F401 - fixture
 
 from airflow_batches.emulator.testing import RunningEmulator, echo_request, run_emulator
 
@@ -50,17 +52,16 @@ ELSEWHERE = {
     "two-commands": "scripts/demo.sh is setup.sh + scripts/demo.py (tests/e2e/test_demo_e2e.py); "
     "scripts/test.sh is what CI runs",
     "demo-output": "tests/e2e/test_demo_e2e.py checks the demo's output lines",
-    # The cost section's 1,000-request example: its behaviour (plan shape, no batch created, the budget error)
-    # is shown by the cost tests; these exact figures are not regenerated here.
-    "cost-dry-run": "test_cost_emulator.py::test_a_dry_run_returns_the_plan_and_creates_no_batch",
-    "cost-plan-output": "tests/integration/test_cost_emulator.py (plan fields, sampling)",
-    # The records section (RequestTemplate, tables, the decorator): shown by the records tests, not run here.
-    "records-template": "tests/unit/records/test_request_template.py",
-    "records-error-output": "tests/unit/records/test_request_template.py",
-    "records-table": "tests/e2e/test_records_table_e2e.py",
-    "records-decorator": "tests/e2e/test_records_table_e2e.py",
-    "postgres-triggerers": "tests/e2e/test_triggerer_e2e.py (PostgreSQL, two triggerers); not run here",
-    "cost-budget-output": "test_cost_emulator.py::test_a_budget_below_the_plan_fails_before_any_create",
+    # Run as written in modules of their own; each output block is compared with what the code returns.
+    "cost-dry-run": "tests/e2e/test_readme_cost.py (in a DAG, against the emulator)",
+    "cost-plan-output": "tests/e2e/test_readme_cost.py (the dry run's XCom, character for character)",
+    "cost-budget-output": "tests/e2e/test_readme_cost.py (the same requests with max_cost_usd=1.0)",
+    "records-template": "tests/e2e/test_readme_records.py (with the next two: one DAG, records in moto S3)",
+    "records-table": "tests/e2e/test_readme_records.py",
+    "records-decorator": "tests/e2e/test_readme_records.py",
+    "records-error-output": "tests/e2e/test_readme_records.py (the template block on a bad records.csv)",
+    "records-table-columns": "tests/e2e/test_readme_records.py (the landed table's columns)",
+    "postgres-triggerers": "tests/e2e/test_readme_postgres.py (all but its pip line, on pgserver)",
 }
 
 
@@ -132,7 +133,6 @@ def test_dag_s3(
 ) -> None:
     """The first snippet reads its requests from S3 and lands the results in S3, with the credentials only
     in the ``aws_default`` connection (the scheme's usual one: neither the URIs nor the operators name it)."""
-    import boto3
     from airflow.sdk.io import store
 
     day = datetime(2026, 11, 27, tzinfo=UTC)
@@ -144,11 +144,7 @@ def test_dag_s3(
     body = "".join(json.dumps(r) + "\n" for r in requests).encode()
     s3.put_object(Bucket="bucket", Key="in/2026-11-27/requests.jsonl", Body=body)
 
-    # No credentials but the Airflow connection: every AWS_* variable unset, and boto3 finds none.
-    for name in [name for name in os.environ if name.startswith("AWS_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("HOME", "/nonexistent")  # no ~/.aws/credentials either
-    assert boto3.Session().get_credentials() is None
+    no_aws_environment(monkeypatch)  # no credentials but the Airflow connection
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", aws_connection(moto_s3))
     store._STORE_CACHE.clear()
     (dags_folder / "claude_daily.py").write_text(snippet("dag-s3").code)
@@ -186,18 +182,26 @@ def test_connection(tmp_path: Path) -> None:
 
 
 def test_try_emulator(tmp_path: Path) -> None:
-    """Run as written, but on a free port instead of 8765 (another test may hold it); ``mktemp -d`` makes
-    AIRFLOW_HOME under this test's directory (TMPDIR)."""
+    """Run as written (the quick start, then the ETL on the records it writes), but on a free port instead of
+    8765 (another test may hold it); ``mktemp -d`` makes AIRFLOW_HOME under this test's directory (TMPDIR)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
     code = snippet("try-emulator").code
     assert code.count("8765") == 2
     output = _run(["bash", "-c", code.replace("8765", port)], _env(tmp_path), REPO)
-    assert "state=success" in output, output[-4000:]
-    landed = list(tmp_path.glob("tmp.*/airflow-batches-data/quickstart/*/msgbatch_*.jsonl"))
+    finished = re.findall(r"DagRun Finished: dag_id=(\w+), .* state=success", output)
+    assert finished == ["example_batches_quickstart", "example_batches_etl"], output[-4000:]
+    (data,) = tmp_path.glob("tmp.*/airflow-batches-data")
+    landed = list(data.glob("quickstart/*/msgbatch_*.jsonl"))
     assert len(landed) == 1, output[-4000:]
     assert len(landed[0].read_bytes().splitlines()) == 3
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(data / "results/2026-12-01/table.parquet").to_pylist()
+    assert [(row["record_id"], row["valid"]) for row in rows] == [("1", True), ("2", True)]
+    summary = json.loads((data / "results/2026-12-01/summary.json").read_text())
+    assert summary["result_types"] == {"succeeded": 2}
 
 
 def test_hook(tmp_path: Path, slow_emulator: RunningEmulator) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from airflow_batches.emulator.testing import RunningEmulator, echo_request
+from airflow_batches.emulator.testing import RunningEmulator, echo_request, run_emulator
 from airflow_batches.hooks import BatchHook
 
 
@@ -30,3 +30,30 @@ def test_a_claude_platform_on_aws_connection_with_an_api_key_creates_and_reads_b
     batch = hook.create([echo_request("a", "hello")])
     assert hook.retrieve(batch.id).request_counts.succeeded == 1
     assert module_emulator.stats()["batches_created"] == 1
+
+
+def test_client_kwargs_base_url_and_api_key_win_over_host_and_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The README's order, on real requests: the emulator requires the kwargs' key, and the host names a
+    port nothing listens on; our own ``max_retries`` extra wins over the kwargs' one."""
+    with run_emulator(api_key="sk-in-kwargs", processing_seconds=0) as emulator:
+        conn = {
+            "conn_type": "anthropic",
+            "host": "http://127.0.0.1:9",
+            "password": "sk-in-password",
+            "extra": {
+                "max_retries": 0,
+                "anthropic_client_kwargs": {
+                    "base_url": emulator.base_url,
+                    "api_key": "sk-in-kwargs",
+                    "max_retries": 5,
+                },
+            },
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", json.dumps(conn))
+        hook = BatchHook()
+        assert hook.get_settings().max_retries == 0
+        batch = hook.create([echo_request("a", "hello")])
+        assert hook.retrieve(batch.id).id == batch.id
+        assert emulator.stats()["batches_created"] == 1

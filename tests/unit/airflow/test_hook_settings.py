@@ -87,8 +87,18 @@ def test_official_provider_client_kwargs_are_honoured_and_ours_win() -> None:
     assert (settings.base_url, settings.timeout, settings.max_retries) == ("https://gw.example", 30.0, 5)
     assert settings.default_headers == (("x-a", "1"),)
     assert settings.api_key == "sk-from-kwargs"
-    assert read(anthropic_client_kwargs=official, timeout=7).timeout == 7.0
-    assert read("own.example").base_url == "https://own.example"
+    ours = read(
+        "ignored.example",
+        anthropic_client_kwargs=official,
+        timeout=7,
+        max_retries=0,
+        default_headers={"x-b": "2"},
+    )
+    assert (ours.timeout, ours.max_retries, ours.default_headers) == (7.0, 0, (("x-b", "2"),))
+    assert (ours.base_url, ours.api_key) == ("https://gw.example", "sk-from-kwargs")
+    # Without base_url / api_key in the kwargs, the host and the password are used.
+    plain = read("own.example", anthropic_client_kwargs={"timeout": 30})
+    assert (plain.base_url, plain.api_key, plain.timeout) == ("https://own.example", KEY, 30.0)
 
 
 @pytest.mark.parametrize(
