@@ -168,6 +168,27 @@ def test_checker_reports_a_duplicate_with_its_line_whichever_path_saw_it_first()
     assert info.value.line == 3
 
 
+def test_check_lines_checks_a_chunk_as_line_by_line_checks_would() -> None:
+    lines = [
+        result_line("a"),
+        b'{"custom_id":"b","result":{"type":"canceled","x":NaN}}',  # the plain path, in the middle
+        result_line("c", "errored"),
+    ]
+    one_by_one = ResultChecker("msgbatch_l")
+    types = [one_by_one.check(line) for line in lines]
+    together = ResultChecker("msgbatch_l")
+    assert together.check_lines(lines) == types == ["succeeded", "canceled", "errored"]
+    assert (together.lines, together.last_custom_id, together.counts, together.usage_by_model) == (
+        one_by_one.lines,
+        "c",
+        one_by_one.counts,
+        one_by_one.usage_by_model,
+    )
+    with pytest.raises(ResultsCheckError, match="results line 5 is not a valid result") as info:
+        together.check_lines([result_line("d"), b'{"custom_id":"e"}', result_line("f")])
+    assert info.value.line == 5
+
+
 def receiver_for(tmp_path: Path, keys: list[str | None], block_bytes: int = 50) -> tuple[Any, ...]:
     objects = {
         key: AtomicObject(
