@@ -4,8 +4,9 @@ For each size (N batches, poll interval) and each implementation, N batches of o
 the emulator (its own process, answering every API call after ``--latency-ms``), timed to end spread over one
 poll interval, starting 1.2 intervals after the waits start. Then a child process runs N triggers on one
 event loop the way ``TriggerRunner`` does (each built from its serialized kwargs, its ``trigger_id`` set,
-created one per loop iteration, a greenback portal each, ``async for event in trigger.run()``, then ``cleanup()``), with a ticker
-every 50 ms measuring how late the loop wakes it (the triggerer's own watchdog warns at 200 ms). Airflow's
+created one per loop iteration, a greenback portal each, ``async for event in trigger.run()``, then
+``cleanup()``), with a ticker every 50 ms measuring how late the loop wakes it (the triggerer's own watchdog
+warns at 200 ms). Airflow's
 logging (INFO, to stdout) goes into a file, as a triggerer's goes to its log files.
 
 Printed per run: detection lag (event time minus the batch's ``ended_at``) p50/p95/max, missed or wrong
