@@ -1,19 +1,18 @@
-"""Waiting for batches to end, in one place: settings, deadline, poll loop, what a failed read means.
+"""Waiting for batches to end, in one place: settings, deadline, poll loop.
 
 Everyone who waits uses this module, so they all poll, tolerate failures, back off and honour a deadline the
 same way:
 
-- ``BatchTrigger`` runs :class:`GroupWait` in the triggerer (deferrable waiting);
+- ``BatchTrigger`` runs :class:`GroupWait` in the triggerer (deferrable waiting), with a shared list sweep
+  (:mod:`airflow_batches.sweep`) serving its polls when many batches wait on the loop;
 - the operators' blocking path runs that same trigger on a private loop in the worker (:func:`wait_blocking`)
   and reads its event with :func:`raise_for_event`;
-- ``BatchSensor`` in poke mode reads once per poke with :func:`retrieve_each` (same failure rules);
+- ``BatchSensor`` in poke mode reads once per poke with :func:`~airflow_batches.polling.retrieve_each`;
 - the results landing (``wait=True``) runs :class:`GroupWait` on its own loop.
 
-Failed reads: throttling (429) backs off without counting; transient failures (no response, timeouts, 408/409,
-5xx, 529, a garbled body) back off and count against ``max_poll_errors`` in a row; an answer that will not
-change (401, 403, 404, 400, a malformed id) ends the wait at once. The backoff is the client's
-(:func:`airflow_batches.api.retry.exponential_backoff`), starting at ``poll_interval``. The deadline is an
-absolute epoch time, so deferrals and restarts do not reset it.
+What a failed read means and the backoff after one are :mod:`airflow_batches.polling`'s: transient failures
+count against ``max_poll_errors`` in a row, throttling does not, and an answer that will not change ends the
+wait at once. The deadline is an absolute epoch time, so deferrals and restarts do not reset it.
 """
 
 from __future__ import annotations
@@ -23,23 +22,10 @@ import contextlib
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_batches.api import (
-    APIStatusError,
-    AuthenticationError,
-    BatchServiceAsync,
-    BillingError,
-    InvalidInputError,
-    MessageBatch,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    is_transient,
-)
-from airflow_batches.api.retry import exponential_backoff
+from airflow_batches.api import BatchServiceAsync, MessageBatch
 from airflow_batches.batch_ref import aggregate_counts, batch_snapshot, format_counts, iso_z
 from airflow_batches.checks import positive_number
 from airflow_batches.errors import BatchWaitError
@@ -53,19 +39,18 @@ from airflow_batches.events import (
 )
 from airflow_batches.hooks.client_pool import aclose_shared_clients
 from airflow_batches.hooks.sync_runner import run_sync
+from airflow_batches.polling import PollFailure, classify_poll_error, poll_delay, retrieve_each
 
 if TYPE_CHECKING:
+    from airflow_batches.sweep import ListSweep
     from airflow_batches.triggers.batch import BatchTrigger
 
 __all__ = [
     "DEFAULT_MAX_POLL_ERRORS",
     "GroupWait",
-    "PollFailure",
     "absolute_deadline",
-    "classify_poll_error",
     "deferral_timeout",
     "raise_for_event",
-    "retrieve_each",
     "spread_start",
     "validate_max_poll_errors",
     "validate_wait_settings",
@@ -78,11 +63,6 @@ DEFAULT_MAX_POLL_ERRORS = 10
 _now = time.time
 _sleep = asyncio.sleep
 
-_JITTER = 0.1
-# Backoff after failures grows from poll_interval up to this (or poll_interval, if larger).
-_MAX_BACKOFF_SECONDS = 600.0
-# Enough parallel reads to poll a large group quickly without a burst that invites throttling.
-_MAX_CONCURRENT_RETRIEVES = 8
 # The trigger fires its own timeout event at the deadline; Airflow's deferral timeout is only the backstop
 # for a triggerer that is down, so it must not win the race against a poll in flight at the deadline.
 _DEFERRAL_GRACE_SECONDS = 300.0
@@ -132,63 +112,6 @@ def deferral_timeout(deadline: float | None, poll_interval: float) -> timedelta:
     return timedelta(seconds=max(0.0, deadline - time.time()) + grace)
 
 
-# --- one read of every batch --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PollFailure:
-    """A failed read of one batch: ``kind`` says how to react, ``reason`` is the event reason when fatal."""
-
-    batch_id: str
-    kind: Literal["fatal", "throttled", "transient"]
-    reason: Literal["not_found", "auth", "permission", "invalid_request"] | None
-    message: str
-
-
-def classify_poll_error(batch_id: str, exc: Exception) -> PollFailure:
-    """Decide whether waiting can go on after ``exc`` was raised reading ``batch_id``."""
-    text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, RateLimitError):
-        return PollFailure(batch_id, "throttled", None, text)
-    if isinstance(exc, AuthenticationError):
-        return PollFailure(
-            batch_id, "fatal", "auth", f"the API key was rejected reading batch {batch_id}: {exc}"
-        )
-    if isinstance(exc, PermissionDeniedError | BillingError):
-        return PollFailure(batch_id, "fatal", "permission", f"no permission to read batch {batch_id}: {exc}")
-    if isinstance(exc, NotFoundError):
-        return PollFailure(
-            batch_id,
-            "fatal",
-            "not_found",
-            f"batch {batch_id} does not exist for this API key (deleted, or in another workspace): {exc}",
-        )
-    if isinstance(exc, InvalidInputError):
-        return PollFailure(batch_id, "fatal", "invalid_request", f"cannot read batch {batch_id!r}: {exc}")
-    if isinstance(exc, APIStatusError) and not is_transient(exc):
-        return PollFailure(
-            batch_id, "fatal", "invalid_request", f"the API refused to read batch {batch_id}: {exc}"
-        )
-    # No response, a timeout, a 5xx/529, a body that is not a batch: the next poll may well succeed.
-    return PollFailure(batch_id, "transient", None, text)
-
-
-async def retrieve_each(
-    service: BatchServiceAsync, batch_ids: Sequence[str]
-) -> list[MessageBatch | PollFailure]:
-    """Retrieve every batch (a few at a time); each slot holds the batch or why it could not be read."""
-    limit = asyncio.Semaphore(_MAX_CONCURRENT_RETRIEVES)
-
-    async def one(batch_id: str) -> MessageBatch | PollFailure:
-        async with limit:
-            try:
-                return await service.retrieve(batch_id)
-            except Exception as exc:  # classified, never swallowed: every failure is reported to the caller
-                return classify_poll_error(batch_id, exc)
-
-    return list(await asyncio.gather(*(one(batch_id) for batch_id in batch_ids)))
-
-
 # --- the poll loop ------------------------------------------------------------------------------------------
 
 
@@ -224,18 +147,33 @@ class GroupWait:
         known = [batch_snapshot(self.latest[i]) for i in self.batch_ids if i in self.latest]
         return make_event(status, reason, message, self.batch_ids, known)
 
-    def _delay(self, failures: int, throttled: int) -> float:
-        streak = max(failures, throttled)
-        cap = max(self.poll_interval, _MAX_BACKOFF_SECONDS)
-        base = exponential_backoff(self.poll_interval, max(streak - 1, 0), cap)
-        return base * random.uniform(1 - _JITTER, 1 + _JITTER)
+    async def _read(
+        self, service: BatchServiceAsync, sweep: ListSweep | None, pending: list[str]
+    ) -> list[MessageBatch | PollFailure | None]:
+        """Each pending batch's state, or why it could not be read, or ``None``: not read this time (the
+        sweep's round did not cover a batch joined while it ran, or the deadline came first)."""
+        if sweep is None:
+            return list(await retrieve_each(service, pending))
+        remaining = None if self.deadline is None else max(0.0, self.deadline - _now())
+        try:
+            async with asyncio.timeout(remaining):
+                results = await sweep.next_round(service)
+        except TimeoutError:
+            return [None] * len(pending)
+        except Exception as exc:  # the sweep failed as a whole: a failed read of each, classified
+            return [classify_poll_error(batch_id, exc) for batch_id in pending]
+        return [results.get(batch_id) for batch_id in pending]
 
-    async def _poll(self, service: BatchServiceAsync) -> tuple[PollFailure | None, list[PollFailure], bool]:
+    async def _poll(
+        self, service: BatchServiceAsync, sweep: ListSweep | None
+    ) -> tuple[PollFailure | None, list[PollFailure], bool]:
         """Read every unfinished batch once and log it; returns (fatal, transient, throttled)."""
         pending = self.unfinished()
         transient: list[PollFailure] = []
         throttled = False
-        for batch_id, result in zip(pending, await retrieve_each(service, pending), strict=True):
+        for batch_id, result in zip(pending, await self._read(service, sweep, pending), strict=True):
+            if result is None:
+                continue
             if isinstance(result, PollFailure):
                 if result.kind == "fatal":
                     return result, transient, throttled
@@ -243,15 +181,20 @@ class GroupWait:
                 if result.kind == "transient":
                     transient.append(result)
                 continue
-            self._log_state(batch_id, self.latest.get(batch_id), result)
-            self.latest[batch_id] = result
+            self._keep(batch_id, result)
         if len(self.batch_ids) > 1:
             self._log_summary()
         return None, transient, throttled
 
-    def _log_state(self, batch_id: str, before: MessageBatch | None, now: MessageBatch) -> None:
-        """A batch's state at INFO when it changes, at DEBUG on every other poll: thousands of waits on one
-        triggerer would otherwise write a line per batch per poll."""
+    def _keep(self, batch_id: str, now: MessageBatch) -> None:
+        """Keep and log a batch's state: at INFO when it changed, at DEBUG on every other poll (thousands of
+        waits on one triggerer would otherwise write a line per batch per poll). An unchanged state keeps
+        the object already held, so that polls do not keep replacing long-lived objects (each replacement
+        brings the triggerer's next full garbage collection, a pause of the whole loop, nearer)."""
+        before = self.latest.get(batch_id)
+        if before == now:
+            self.log.debug("Batch %s is unchanged: %s", batch_id, now.processing_status)
+            return
         counts = now.request_counts.model_dump()
         changed = (
             before is None
@@ -260,6 +203,7 @@ class GroupWait:
         )
         log = self.log.info if changed else self.log.debug
         log("Batch %s is %s: %s", batch_id, now.processing_status, format_counts(counts))
+        self.latest[batch_id] = now
 
     def _log_summary(self) -> None:
         """One line per poll of a group: how many batches are in each state, and the summed counts."""
@@ -276,10 +220,31 @@ class GroupWait:
             format_counts(aggregate_counts(known)),
         )
 
-    async def wait(self, service: BatchServiceAsync) -> BatchEvent:
+    async def wait(self, service: BatchServiceAsync, sweep: ListSweep | None = None) -> BatchEvent:
+        """Poll until an event; with ``sweep``, its rounds serve the polls whenever it is active."""
+        if sweep is None:
+            return await self._wait(service, None)
+        joined = set(self.unfinished())
+        sweep.join(joined)
+        try:
+            return await self._wait(service, sweep, joined)
+        finally:
+            sweep.leave(joined)
+
+    def _leave_ended(self, sweep: ListSweep, joined: set[str]) -> None:
+        ended = joined.difference(self.unfinished())
+        sweep.leave(ended)
+        joined -= ended
+
+    async def _wait(
+        self, service: BatchServiceAsync, sweep: ListSweep | None, joined: set[str] | None = None
+    ) -> BatchEvent:
         failures = throttled_streak = 0
         while True:
-            fatal, transient, throttled = await self._poll(service)
+            shared = sweep if sweep is not None and sweep.active else None
+            fatal, transient, throttled = await self._poll(service, shared)
+            if sweep is not None and joined is not None:
+                self._leave_ended(sweep, joined)
             if fatal is not None and fatal.reason is not None:
                 return self.event("error", fatal.reason, fatal.message)
             if not self.unfinished():
@@ -301,21 +266,24 @@ class GroupWait:
                     f"the deadline {iso_z(self.deadline)} passed before every batch ended (still running: "
                     f"{', '.join(self.unfinished())}). They were not cancelled and keep running",
                 )
-            delay = self._delay(failures, throttled_streak)
+            # A sweep's rounds pace its waits (and back off after failures) themselves.
+            delay = 0.0 if shared else poll_delay(self.poll_interval, max(failures, throttled_streak))
             if self.deadline is not None:
                 delay = min(delay, max(0.0, self.deadline - now))
+            after = "at the shared list sweep's next round" if shared else f"in {delay:.1f} s"
             for failure in transient:
                 self.log.warning(
-                    "Reading batch %s failed (%d of %d failed polls in a row allowed; next in %.1f s): %s",
+                    "Reading batch %s failed (%d of %d failed polls in a row allowed; next %s): %s",
                     failure.batch_id,
                     failures,
                     self.max_poll_errors,
-                    delay,
+                    after,
                     failure.message,
                 )
             if throttled:
-                self.log.warning("Throttled by the API (429); next poll in %.1f s", delay)
-            await _sleep(delay)
+                self.log.warning("Throttled by the API (429); next poll %s", after)
+            if not shared:
+                await _sleep(delay)
 
 
 async def spread_start(poll_interval: float, deadline: float | None) -> None:

@@ -3,22 +3,27 @@
 For each size (N batches, poll interval) and each implementation, N batches of one request are created in
 the emulator (its own process, answering every API call after ``--latency-ms``), timed to end spread over one
 poll interval, starting 1.2 intervals after the waits start. Then a child process runs N triggers on one
-event loop the way ``TriggerRunner`` does (each built from its serialized kwargs, created one per loop
-iteration, a greenback portal each, ``async for event in trigger.run()``, then ``cleanup()``), with a ticker
-every 50 ms measuring how late the loop wakes it (the triggerer's own watchdog warns at 200 ms). Airflow's
+event loop the way ``TriggerRunner`` does (each built from its serialized kwargs, its ``trigger_id`` set,
+created one per loop iteration, a greenback portal each, ``async for event in trigger.run()``, then
+``cleanup()``), with a ticker every 50 ms measuring how late the loop wakes it (the triggerer's own watchdog
+warns at 200 ms). Airflow's
 logging (INFO, to stdout) goes into a file, as a triggerer's goes to its log files.
 
 Printed per run: detection lag (event time minus the batch's ``ended_at``) p50/p95/max, missed or wrong
 events, loop lag p99/max and ``busy`` (the most CPU time the process used within one tick: a tick that is
 late while the process used little CPU was waiting for a core, i.e. machine load, not a blocked loop), CPU
-seconds per 1,000 polls and in cores over the run, API requests the emulator received per batch poll, log
-lines per second, peak RSS of the child. No assertions: figures only.
+seconds per 1,000 batch polls (a batch read once by its trigger, whether by a retrieve or from a list page)
+and in cores over the run, API calls that read batches (retrieves and list pages) per batch poll, log lines
+per second, peak RSS of the child. No assertions: figures only.
 
 Implementations:
-  ours          ``BatchTrigger`` (this package; shared httpx pool behind its admission limiter)
+  ours          ``BatchTrigger`` (this package: shared httpx pool behind its admission limiter, and the shared
+                list sweep once 100 batches wait on the loop)
   ours-httpx2   the same trigger and client with one pool of ``httpx2`` (pydantic's fork of httpx used by the
                 official SDK 2.x) of as many connections, under the same limiter
   official      ``AnthropicBatchTrigger`` of apache-airflow-providers-anthropic (the SDK in a thread per poll)
+  floor         a trigger that only sleeps until its batch's planned end, run the same way: what the
+                triggerer's own machinery (task, greenback portal, logger) costs per trigger, with no I/O
 
 Usage: .venv/bin/python bench/bench_triggerer.py [--sizes 1000:5,10000:60] [--impls ours,official]
        [--repeat 1] [--latency-ms 200]
@@ -43,18 +48,40 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 TICK = 0.05
-IMPLS = ("ours", "ours-httpx2", "official")
+IMPLS = ("ours", "ours-httpx2", "official", "floor")
 
 
 # --- child: N triggers on one loop ---------------------------------------------------------------------
 
 
-def make_trigger(impl: str, batch_id: str, interval: float) -> Any:
+def floor_trigger_class() -> Any:
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+    class SleepTrigger(BaseTrigger):  # type: ignore[misc]
+        """The least a trigger can be: sleep until the batch's planned end, then fire. No I/O."""
+
+        def __init__(self, batch_id: str, until: float) -> None:
+            super().__init__()
+            self.batch_id, self.until = batch_id, until
+
+        def serialize(self) -> tuple[str, dict[str, Any]]:
+            return ("bench_triggerer.SleepTrigger", {"batch_id": self.batch_id, "until": self.until})
+
+        async def run(self) -> Any:
+            await asyncio.sleep(max(0.0, self.until - time.time()))
+            yield TriggerEvent({"batch_id": self.batch_id})
+
+    return SleepTrigger
+
+
+def make_trigger(impl: str, batch_id: str, interval: float, planned_end: float) -> Any:
     """Build the trigger, then rebuild it from its serialized form as the triggerer does."""
-    if impl == "official":
+    if impl == "floor":
+        trigger: Any = floor_trigger_class()(batch_id, planned_end)
+    elif impl == "official":
         from airflow.providers.anthropic.triggers.batch import AnthropicBatchTrigger
 
-        trigger: Any = AnthropicBatchTrigger(
+        trigger = AnthropicBatchTrigger(
             conn_id="anthropic_default",
             batch_id=batch_id,
             poll_interval=interval,
@@ -69,25 +96,30 @@ def make_trigger(impl: str, batch_id: str, interval: float) -> Any:
 
 
 def count_polls(impl: str) -> list[int]:
-    """Count the reads each trigger starts (one per batch per poll), wrapping the call it makes."""
+    """Count batch polls (one per batch each time a trigger reads it, however it reads), by wrapping the
+    call each trigger makes per poll."""
     polls = [0]
     if impl == "official":
         from airflow.providers.anthropic.hooks.anthropic import AnthropicHook
 
-        target: Any = AnthropicHook
-        name = "get_batch"
-    else:
-        from airflow_batches.api import BatchServiceAsync
+        original_get = AnthropicHook.get_batch
 
-        target = BatchServiceAsync
-        name = "retrieve"
-    original = getattr(target, name)
+        def counted_get(self: Any, *args: Any, **kwargs: Any) -> Any:
+            polls[0] += 1
+            return original_get(self, *args, **kwargs)
 
-    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        polls[0] += 1
-        return original(self, *args, **kwargs)
+        AnthropicHook.get_batch = counted_get  # type: ignore[method-assign]
+        return polls
+    from airflow_batches.waiting import GroupWait
 
-    setattr(target, name, counted)
+    original_read = GroupWait._read
+
+    async def counted_read(self: Any, service: Any, sweep: Any, pending: list[str]) -> Any:
+        results = await original_read(self, service, sweep, pending)
+        polls[0] += sum(result is not None for result in results)
+        return results
+
+    GroupWait._read = counted_read  # type: ignore[method-assign]
     return polls
 
 
@@ -128,12 +160,14 @@ async def warm_up(impl: str, batch_id: str) -> None:
         await (await BatchHook().aget_service()).retrieve(batch_id)
 
 
-async def run_triggers(impl: str, ids: list[str], interval: float, stop_at: float) -> dict[str, Any]:
+async def run_triggers(
+    impl: str, ids: list[str], ends: list[float], interval: float, stop_at: float
+) -> dict[str, Any]:
     import greenback
 
     if impl == "ours-httpx2":
         use_httpx2_pool()
-    make_trigger(impl, ids[0], interval)  # the trigger's imports: once per triggerer, not measured
+    make_trigger(impl, ids[0], interval, ends[0])  # the trigger's imports: once per triggerer, not measured
     await warm_up(impl, ids[0])
     polls = count_polls(impl)
     lags: list[float] = []
@@ -163,9 +197,11 @@ async def run_triggers(impl: str, ids: list[str], interval: float, stop_at: floa
     cpu0 = _cpu()
     wall0 = time.monotonic()
     tasks = []
-    for batch_id in ids:  # TriggerRunner.create_triggers: one per loop iteration
-        await asyncio.sleep(0)
-        tasks.append(asyncio.create_task(run_trigger(batch_id, make_trigger(impl, batch_id, interval))))
+    for number, (batch_id, planned_end) in enumerate(zip(ids, ends, strict=True)):
+        await asyncio.sleep(0)  # TriggerRunner.create_triggers: one per loop iteration
+        trigger = make_trigger(impl, batch_id, interval, planned_end)
+        trigger.trigger_id = number + 1  # as the triggerer sets it (a trigger can tell it runs there)
+        tasks.append(asyncio.create_task(run_trigger(batch_id, trigger)))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), timeout=max(1.0, stop_at - time.time()))
     cpu = _cpu() - cpu0
@@ -191,15 +227,19 @@ def _cpu() -> float:
 
 
 def child(args: argparse.Namespace) -> None:
-    ids = json.loads(Path(args.ids).read_text())
-    result = asyncio.run(run_triggers(args.impl, ids, args.interval, args.stop_at))
+    planned = json.loads(Path(args.ids).read_text())
+    result = asyncio.run(
+        run_triggers(args.impl, planned["ids"], planned["ends"], args.interval, args.stop_at)
+    )
     Path(args.out).write_text(json.dumps(result))
 
 
 # --- parent: emulator, batches, figures -----------------------------------------------------------------
 
 
-async def create_batches(emulator: Any, count: int, first_end: float, interval: float) -> list[str]:
+async def create_batches(
+    emulator: Any, count: int, first_end: float, interval: float
+) -> tuple[list[str], list[float]]:
     """``count`` one-request batches ending spread over [first_end, first_end + interval] (50 steps)."""
     import httpx
 
@@ -207,6 +247,7 @@ async def create_batches(emulator: Any, count: int, first_end: float, interval: 
 
     steps = 50
     ids: list[str] = []
+    ends: list[float] = []
     limit = asyncio.Semaphore(16)
     async with httpx.AsyncClient(base_url=emulator.base_url, headers=emulator.headers, timeout=60) as client:
         for step in range(steps):
@@ -225,7 +266,8 @@ async def create_batches(emulator: Any, count: int, first_end: float, interval: 
                     return batch_id
 
             ids += await asyncio.gather(*(create(i) for i in chunk))
-    return ids
+            ends += [first_end + interval * step / steps] * len(chunk)
+    return ids, ends
 
 
 async def ended_at(emulator: Any) -> dict[str, float]:
@@ -247,7 +289,15 @@ async def ended_at(emulator: Any) -> dict[str, float]:
             after = page["last_id"]
 
 
+def api_reads(emulator: Any) -> int:
+    """API calls that read batches: retrieves and list pages."""
+    counted = emulator.stats()["requests"]
+    return int(counted.get("retrieve", 0) + counted.get("list", 0))
+
+
 def check_event(impl: str, batch_id: str, payload: dict[str, Any]) -> bool:
+    if impl == "floor":
+        return bool(payload.get("batch_id") == batch_id)
     if impl == "official":
         counts = payload.get("request_counts", {})
         return bool(payload.get("batch_id") == batch_id and payload.get("status") == "success") and (
@@ -272,13 +322,13 @@ def one_run(emulator: Any, impl: str, count: int, interval: float, latency_ms: f
     emulator.set_faults(latency_ms=0)
     startup = 6.0 + count * 0.004  # creating the batches, then the child's imports
     first_end = time.time() + startup + 1.2 * interval
-    ids = asyncio.run(create_batches(emulator, count, first_end, interval))
+    ids, ends = asyncio.run(create_batches(emulator, count, first_end, interval))
     emulator.set_faults(latency_ms=latency_ms)
-    before = emulator.stats()["requests"].get("retrieve", 0)
+    before = api_reads(emulator)
     stop_at = first_end + interval + 2.5 * interval + 15
     with tempfile.TemporaryDirectory() as tmp:
         ids_file, out = Path(tmp) / "ids.json", Path(tmp) / "out.json"
-        ids_file.write_text(json.dumps(ids))
+        ids_file.write_text(json.dumps({"ids": ids, "ends": ends}))
         env = {
             **os.environ,
             "AIRFLOW_CONN_ANTHROPIC_DEFAULT": json.dumps(
@@ -295,7 +345,7 @@ def one_run(emulator: Any, impl: str, count: int, interval: float, latency_ms: f
         with log_file.open("rb") as lines:
             result["log_lines"] = sum(1 for _ in lines)
     emulator.set_faults(latency_ms=0)
-    requests = emulator.stats()["requests"].get("retrieve", 0) - before
+    requests = api_reads(emulator) - before
     ends = asyncio.run(ended_at(emulator))
     detection, wrong = [], 0
     for batch_id in ids:
@@ -316,9 +366,9 @@ def one_run(emulator: Any, impl: str, count: int, interval: float, latency_ms: f
         "lag_p99": percentile(result["lags"], 0.99) * 1000,
         "lag_max": max(result["lags"], default=float("nan")) * 1000,
         "busy_max": max(result["busy"], default=float("nan")) * 1000,
-        "cpu_per_1k_polls": result["cpu"] / max(1, result["polls"]) * 1000,
+        "cpu_per_1k_polls": result["cpu"] / result["polls"] * 1000 if result["polls"] else float("nan"),
         "cores": result["cpu"] / result["wall"],
-        "req_per_poll": requests / max(1, result["polls"]),
+        "req_per_poll": requests / result["polls"] if result["polls"] else float("nan"),
         "log_lines_per_s": result["log_lines"] / result["wall"],
         "rss_mb": result["maxrss_mb"],
     }

@@ -31,6 +31,7 @@ from airflow_batches.hooks.connection_settings import (
     settings_from_connection,
     unknown_extras,
 )
+from airflow_batches.hooks.loop_cache import shared_lookup
 from airflow_batches.hooks.sync_runner import run_sync
 
 if TYPE_CHECKING:
@@ -107,20 +108,29 @@ class BatchHook(BaseHook):
         return self._settings
 
     async def aget_settings(self) -> ConnectionSettings:
-        """Read the connection without blocking the event loop (once per hook)."""
+        """Read the connection without blocking the event loop (once per hook; see :meth:`aget_service`)."""
         if self._settings is None:
-            conn = await get_async_connection(self.conn_id, hook=self)
-            extra = await get_async_extra_dejson(conn)
-            settings = self._read(conn, extra)
-            if settings.api_key:
-                await _amask_secret(settings.api_key)
+            settings, _service = await shared_lookup(self.conn_id, self._alookup)
             self._settings = settings
+            return settings
         return self._settings
 
     async def aget_service(self) -> BatchServiceAsync:
-        """A service on this loop's shared HTTP pool. Do not close it (or its pool): other triggers use it."""
-        settings = await self.aget_settings()
-        return BatchServiceAsync(**settings.service_kwargs(), http_client=shared_client(settings))
+        """A service on this loop's shared HTTP pool. Do not close it (or its pool): other triggers use it.
+
+        Hooks of one connection on one loop share the lookup and the service for a minute
+        (:mod:`~airflow_batches.hooks.loop_cache`): thousands of triggers starting together look it up once.
+        """
+        self._settings, service = await shared_lookup(self.conn_id, self._alookup)
+        return service
+
+    async def _alookup(self) -> tuple[ConnectionSettings, BatchServiceAsync]:
+        conn = await get_async_connection(self.conn_id, hook=self)
+        extra = await get_async_extra_dejson(conn)
+        settings = self._read(conn, extra)
+        if settings.api_key:
+            await _amask_secret(settings.api_key)
+        return settings, BatchServiceAsync(**settings.service_kwargs(), http_client=shared_client(settings))
 
     @property
     def default_model(self) -> str | None:

@@ -31,13 +31,12 @@ from airflow_batches.errors import BatchAccessError
 from airflow_batches.events import event_exception, validate_event
 from airflow_batches.hooks.batch import BatchHook
 from airflow_batches.outcome import OnAllCanceled, check_outcome, validate_policy
+from airflow_batches.polling import PollFailure, retrieve_each
 from airflow_batches.triggers.batch import BatchTrigger
 from airflow_batches.waiting import (
     DEFAULT_MAX_POLL_ERRORS,
-    PollFailure,
     absolute_deadline,
     deferral_timeout,
-    retrieve_each,
     validate_max_poll_errors,
 )
 

@@ -1,7 +1,8 @@
 """``BatchTrigger``: waits in the triggerer until every batch of a group has ended, reading only.
 
-It only ever calls ``retrieve`` (no side effects, so running twice or being rebuilt after a triggerer restart
-is harmless), all of it async on the loop's shared HTTP pool. In a triggerer the first poll comes at a random
+It only ever reads (``retrieve``, or list pages when many batches wait on the loop: see
+:mod:`airflow_batches.sweep`; no side effects, so running twice or being rebuilt after a triggerer restart is
+harmless), all of it async on the loop's shared HTTP pool. In a triggerer the first poll comes at a random
 point of the first interval and later ones are jittered, so triggers started together spread out. A batch's
 state is logged when it changes (every poll at DEBUG), a group's summary once per poll. Transient failures
 back off and use up a budget of consecutive failures; throttling backs off without using it; an answer that
@@ -23,6 +24,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_batches.batch_ref import BatchRef, normalize_batch_ids
 from airflow_batches.checks import positive_number
 from airflow_batches.hooks.batch import BatchHook
+from airflow_batches.sweep import shared_sweep
 from airflow_batches.waiting import (
     DEFAULT_MAX_POLL_ERRORS,
     GroupWait,
@@ -104,14 +106,17 @@ class BatchTrigger(BaseTrigger):
     async def run(self) -> AsyncGenerator[TriggerEvent, None]:
         if self.trigger_id is not None:  # run by a triggerer (it sets the id), which starts many at once
             await spread_start(self.poll_interval, self.deadline)
+        hook = BatchHook(self.conn_id)
         try:
-            service = await BatchHook(self.conn_id).aget_service()
+            service = await hook.aget_service()
+            pool_key = (await hook.aget_settings()).pool_key()  # read with the service: no second lookup
         except Exception as exc:  # a missing or unusable connection is a configuration error, not transient
             event = self._wait.event(
                 "error", "invalid_request", f"connection {self.conn_id!r} cannot be used: {exc}"
             )
         else:
-            event = await self._wait.wait(service)
+            sweep = shared_sweep(f"{self.conn_id} {pool_key}", self.poll_interval)
+            event = await self._wait.wait(service, sweep)
         yield TriggerEvent(dict(event))  # type: ignore[no-untyped-call]
 
     # --- kill -------------------------------------------------------------------------------------------

@@ -146,7 +146,8 @@ async def test_triggers_on_one_loop_share_one_pool(
     ids = [(await asyncio.to_thread(hook.create, requests(1, f"p{n}-"))).id for n in range(2)]
     events = await asyncio.gather(*(first_event(BatchTrigger(i, poll_interval=0.1)) for i in ids))
     assert [e["status"] for e in events] == ["success", "success"]
-    assert len(handed_out) == 2 and handed_out[0] is handed_out[1] and not handed_out[0].is_closed
+    # One connection lookup served both triggers (hooks/loop_cache.py), so one pool was handed out, once.
+    assert len(handed_out) == 1 and not handed_out[0].is_closed
 
 
 class SlowSteps(logging.Handler):

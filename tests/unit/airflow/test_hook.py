@@ -22,7 +22,7 @@ from fake_api import FakeAPI, error_response
 
 from airflow_batches.api import BatchServiceAsync
 from airflow_batches.errors import ConnectionSettingsError
-from airflow_batches.hooks import BatchHook
+from airflow_batches.hooks import BatchHook, loop_cache
 from airflow_batches.hooks import batch as hook_module
 from airflow_batches.hooks.client_pool import aclose_shared_clients, shared_client
 from airflow_batches.hooks.sync_runner import run_sync
@@ -158,12 +158,71 @@ async def test_services_of_one_loop_share_one_pool(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(hook_module, "BatchServiceAsync", recording)
     try:
-        await BatchHook().aget_service()
-        await BatchHook().aget_service()
+        first = await BatchHook().aget_service()
+        assert await BatchHook().aget_service() is first  # one connection: one lookup, one service
         await BatchHook("second").aget_service()
         clients = [kwargs["http_client"] for kwargs in made]
-        assert clients[0] is clients[1] is clients[2]
-        assert {kwargs["api_key"] for kwargs in made} == {KEY, "sk-ant-another-key"}
+        assert len(made) == 2 and clients[0] is clients[1]  # one base URL: one pool for both keys
+        assert [kwargs["api_key"] for kwargs in made] == [KEY, "sk-ant-another-key"]
+    finally:
+        await aclose_shared_clients()
+
+
+async def test_hooks_starting_together_look_the_connection_up_once_a_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_conn(monkeypatch, host="http://127.0.0.1:1")
+    lookups: list[str] = []
+    real_lookup = BatchHook._alookup
+
+    async def counted(self: BatchHook) -> Any:
+        lookups.append(self.conn_id)
+        await asyncio.sleep(0.01)  # under way while the others ask
+        return await real_lookup(self)
+
+    monkeypatch.setattr(BatchHook, "_alookup", counted)
+    clock = [1000.0]
+    monkeypatch.setattr(loop_cache, "_clock", lambda: clock[0])
+    try:
+        services = await asyncio.gather(*(BatchHook().aget_service() for _ in range(50)))
+        assert lookups == ["anthropic_default"] and all(s is services[0] for s in services)
+        clock[0] += loop_cache.LOOKUP_TTL_SECONDS + 1  # a minute later a new trigger reads it again
+        set_conn(monkeypatch, host="http://127.0.0.1:1", password="sk-ant-rotated-key")
+        assert (await BatchHook().aget_settings()).api_key == "sk-ant-rotated-key"
+        assert lookups == ["anthropic_default"] * 2
+    finally:
+        await aclose_shared_clients()
+
+
+async def test_a_failed_lookup_is_not_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_LATER", raising=False)
+    with pytest.raises(AirflowNotFoundException):
+        await BatchHook("later").aget_service()
+    set_conn(monkeypatch, "later", host="http://127.0.0.1:1")
+    try:
+        assert (await BatchHook("later").aget_settings()).base_url == "http://127.0.0.1:1"
+    finally:
+        await aclose_shared_clients()
+
+
+async def test_a_cancelled_hook_does_not_cancel_the_lookup_others_wait_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    set_conn(monkeypatch, host="http://127.0.0.1:1")
+    real_lookup = BatchHook._alookup
+
+    async def slow(self: BatchHook) -> Any:
+        await asyncio.sleep(0.05)
+        return await real_lookup(self)
+
+    monkeypatch.setattr(BatchHook, "_alookup", slow)
+    try:
+        cancelled = asyncio.ensure_future(BatchHook().aget_service())
+        other = asyncio.ensure_future(BatchHook().aget_service())
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        assert (await other).base_url == "http://127.0.0.1:1"
+        assert cancelled.cancelled()
     finally:
         await aclose_shared_clients()
 

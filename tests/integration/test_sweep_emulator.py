@@ -1,0 +1,70 @@
+"""Many BatchTriggers on one loop against the emulator over loopback: the shared list sweep serves them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_batches.emulator.testing import RunningEmulator, echo_request
+from airflow_batches.events import validate_event
+from airflow_batches.hooks.client_pool import aclose_shared_clients
+from airflow_batches.sweep import SWEEP_MIN
+from airflow_batches.triggers import BatchTrigger
+
+COUNT = SWEEP_MIN + 50
+POLL = 0.3
+
+
+async def create_batches(emulator: RunningEmulator, count: int) -> list[str]:
+    async with httpx.AsyncClient(base_url=emulator.base_url, headers=emulator.headers) as client:
+        created = []
+        for number in range(count):
+            body = {"requests": [echo_request(f"req-{number}", "hi")]}
+            response = await client.post("/v1/messages/batches", json=body)
+            response.raise_for_status()
+            created.append(response.json()["id"])
+        return created
+
+
+async def test_triggers_past_the_threshold_poll_through_list_pages(
+    emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = {"conn_type": "anthropic", "host": emulator.base_url, "password": emulator.api_key}
+    monkeypatch.setenv("AIRFLOW_CONN_ANTHROPIC_DEFAULT", json.dumps(conn))
+    emulator.configure(processing_seconds=3600)
+    batch_ids = await create_batches(emulator, COUNT)
+    before = emulator.stats()["requests"]
+
+    async def first_event(batch_id: str) -> dict[str, Any]:
+        async for event in BatchTrigger(batch_id, poll_interval=POLL).run():
+            payload: dict[str, Any] = event.payload
+            return payload
+        raise AssertionError("no event")
+
+    try:
+        waiting = asyncio.gather(*(first_event(i) for i in batch_ids))
+        await asyncio.sleep(5 * POLL)  # a few rounds while every batch is in progress
+        assert not waiting.done()
+        emulator.advance_clock(3600)  # then every batch ends at once
+        events = await asyncio.wait_for(waiting, timeout=60)
+    finally:
+        await aclose_shared_clients()
+    for batch_id, event in zip(batch_ids, events, strict=True):
+        validate_event(event)
+        assert (event["status"], event["batch_ids"], event["counts"]["succeeded"]) == (
+            "success",
+            [batch_id],
+            1,
+        )
+    after = emulator.stats()["requests"]
+    retrieves = after.get("retrieve", 0) - before.get("retrieve", 0)
+    pages = after.get("list", 0) - before.get("list", 0)
+    # Only the triggers that polled before SWEEP_MIN of them had joined read alone, once each; then every
+    # poll of every batch came from the rounds' list pages (one page a round: all are on the first page),
+    # where each trigger reading alone would have sent about COUNT * 6 retrieves.
+    assert retrieves <= SWEEP_MIN - 1
+    assert 2 <= pages <= 2 * 6
