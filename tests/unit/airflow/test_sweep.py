@@ -179,7 +179,7 @@ async def test_a_wait_on_the_sweep_still_times_out_at_its_deadline(monkeypatch: 
 async def test_a_sweep_that_breaks_fails_its_waiters_reads_instead_of_leaving_them_waiting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    async def broken(service: Any, wanted: Any) -> Any:
+    async def broken(*args: Any) -> Any:
         raise RuntimeError("a bug in a round")
 
     monkeypatch.setattr(sweep_module, "sweep_once", broken)
@@ -202,3 +202,24 @@ class _Quiet:
         pass
 
     info = warning = debug
+
+
+async def test_a_batch_read_unchanged_is_answered_with_the_object_already_held() -> None:
+    workspace = ids(20)
+    rounds = [0]
+
+    def answer(request: httpx.Request) -> dict[str, Any]:
+        rounds[0] += 1  # the last batch ends in the second round; the others stay as they were
+        page: dict[str, Any] = listing(workspace)(request)
+        if rounds[0] == 2:
+            page["data"][-1] = batch_json(workspace[-1], "ended")
+        return page
+
+    service = service_for(FakeAPI().route("GET", BATCHES_PATH, answer))
+    known: dict[str, MessageBatch] = {}
+    first, _ = await sweep_once(service, workspace, known)
+    second, _ = await sweep_once(service, workspace, known)
+    assert all(second[i] is first[i] for i in workspace[:-1])
+    changed = second[workspace[-1]]
+    assert isinstance(changed, MessageBatch) and changed.processing_status == "ended"
+    assert changed is not first[workspace[-1]] and known[workspace[-1]] is changed
