@@ -21,21 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+from bench_runs import maxrss_mb, measure, print_table, run
 
 
 def write_input(path: Path, count: int, request_bytes: int) -> int:
@@ -94,7 +86,7 @@ def worker(method: str, input_path: str, base_url: str, api_key: str) -> dict[st
 
     path = Path(input_path)
     with tempfile.TemporaryDirectory(prefix="bench-create-") as spool_dir:
-        before = _maxrss_mb()
+        before = maxrss_mb()
         start = time.perf_counter()
         body_bytes = 0
         batch_id = ""
@@ -134,20 +126,8 @@ def worker(method: str, input_path: str, base_url: str, api_key: str) -> dict[st
         "requests": count,
         "body_bytes": body_bytes,
         "batches": batch_id,
-        "rss_growth_mb": _maxrss_mb() - before,
+        "rss_growth_mb": maxrss_mb() - before,
     }
-
-
-def measure(
-    method: str, input_path: Path, base_url: str, api_key: str, *, script: str = __file__
-) -> dict[str, Any]:
-    """Run ``script --worker method ...`` in a subprocess and return the figures it printed."""
-    command = [sys.executable, script, "--worker", method, str(input_path), base_url, api_key]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO)
-    if done.returncode != 0:
-        raise RuntimeError(f"{method} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def main() -> None:
@@ -173,26 +153,25 @@ def main() -> None:
             for method in methods:
                 runs = []
                 for _ in range(args.repeat):
-                    runs.append(measure(method, input_path, emulator.base_url, emulator.api_key))
+                    runs.append(
+                        measure(method, input_path, emulator.base_url, emulator.api_key, script=__file__)
+                    )
                     emulator.reset()  # each create's batch state is dropped before the next run
                 rows.append((method, min(runs, key=lambda r: r["seconds"])))
 
-    python = sys.version.split()[0]
-    print(
-        f"\ncreate path: {args.requests:,} requests, {input_bytes / 1e6:.1f} MB of JSONL "
-        f"(python {python}, {os.cpu_count()} cpus)"
+    mb = input_bytes / 1e6
+    print_table(
+        f"create path: {args.requests:,} requests, {mb:.1f} MB of JSONL",
+        [
+            ("s", 7, lambda r: f"{r['seconds']:.2f}"),
+            ("requests/s", 11, lambda r: f"{r['requests'] / r['seconds']:,.0f}"),
+            ("MB/s", 7, lambda r: f"{mb / r['seconds']:.1f}"),
+            ("body MB", 8, lambda r: f"{r['body_bytes'] / 1e6:.1f}"),
+            ("peak RSS +MB", 13, lambda r: f"{r['rss_growth_mb']:.1f}"),
+        ],
+        rows,
     )
-    print(f"{'method':<14} {'s':>7} {'requests/s':>11} {'MB/s':>7} {'body MB':>8} {'peak RSS +MB':>13}")
-    for method, r in rows:
-        print(
-            f"{method:<14} {r['seconds']:>7.2f} {r['requests'] / r['seconds']:>11,.0f} "
-            f"{input_bytes / 1e6 / r['seconds']:>7.1f} {r['body_bytes'] / 1e6:>8.1f} "
-            f"{r['rss_growth_mb']:>13.1f}"
-        )
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        print(json.dumps(worker(*sys.argv[2:6])))
-    else:
-        main()
+    run(main, worker)

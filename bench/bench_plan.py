@@ -17,15 +17,13 @@ Usage: .venv/bin/python bench/bench_plan.py [--requests 100000] [--request-bytes
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench_create import _maxrss_mb, measure, write_input
+from bench_create import write_input
+from bench_runs import maxrss_mb, measure, print_table, run
 
 METHODS = ("spool", "plan-local", "plan-count")
 
@@ -40,7 +38,7 @@ def worker(method: str, input_path: str, base_url: str, api_key: str) -> dict[st
     from airflow_batches.cost.tally import RequestTally
 
     with tempfile.TemporaryDirectory(prefix="bench-plan-") as spool_dir:
-        before = _maxrss_mb()
+        before = maxrss_mb()
         start = time.perf_counter()
         tally = RequestTally() if method != "spool" else None
         with Path(input_path).open("rb") as source:
@@ -65,7 +63,7 @@ def worker(method: str, input_path: str, base_url: str, api_key: str) -> dict[st
         "seconds": seconds,
         "requests": sum(b.request_count for b in batches),
         "input_tokens": sum(m["input_tokens"] for m in plan.get("models", {}).values()),
-        "rss_growth_mb": _maxrss_mb() - before,
+        "rss_growth_mb": maxrss_mb() - before,
     }
 
 
@@ -89,22 +87,18 @@ def main() -> None:
                 rows.append((method, figures))
 
     baseline = rows[0][1]["seconds"]
-    print(
-        f"\ncost plan: {args.requests:,} requests, {input_bytes / 1e6:.1f} MB of JSONL "
-        f"(python {sys.version.split()[0]}, {os.cpu_count()} cpus)"
+    print_table(
+        f"cost plan: {args.requests:,} requests, {input_bytes / 1e6:.1f} MB of JSONL",
+        [
+            ("s", 7, lambda r: f"{r['seconds']:.2f}"),
+            ("x spool", 8, lambda r: f"{r['seconds'] / baseline:.2f}"),
+            ("requests/s", 11, lambda r: f"{r['requests'] / r['seconds']:,.0f}"),
+            ("input tokens", 13, lambda r: f"{r['input_tokens']:,}"),
+            ("peak RSS +MB", 13, lambda r: f"{r['rss_growth_mb']:.1f}"),
+        ],
+        rows,
     )
-    print(
-        f"{'method':<11} {'s':>7} {'x spool':>8} {'requests/s':>11} {'input tokens':>13} {'peak RSS +MB':>13}"
-    )
-    for method, r in rows:
-        print(
-            f"{method:<11} {r['seconds']:>7.2f} {r['seconds'] / baseline:>8.2f} "
-            f"{r['requests'] / r['seconds']:>11,.0f} {r['input_tokens']:>13,} {r['rss_growth_mb']:>13.1f}"
-        )
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        print(json.dumps(worker(*sys.argv[2:6])))
-    else:
-        main()
+    run(main, worker)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_create import _maxrss_mb, measure
+from bench_runs import maxrss_mb, measure, print_table, run
 
 SYSTEM = [{"type": "text", "text": "Label the ticket. " * 50, "cache_control": {"type": "ephemeral"}}]
 PARAMS = {
@@ -67,13 +66,13 @@ def write_inputs(folder: Path, count: int, text_bytes: int) -> tuple[Path, Path]
     return csv_path, parquet_path
 
 
-def worker(method: str, path: str, *_unused: str) -> dict[str, Any]:
+def worker(method: str, path: str) -> dict[str, Any]:
     """One method in this process (``bench_create.measure`` passes an emulator URL and key, unused here)."""
     from airflow_batches.api import spool_batches
     from airflow_batches.records import RequestTemplate
 
     with tempfile.TemporaryDirectory(prefix="bench-records-") as spool_dir:
-        before = _maxrss_mb()
+        before = maxrss_mb()
         start = time.perf_counter()
         if method.startswith("template"):
             template = RequestTemplate(
@@ -107,7 +106,7 @@ def worker(method: str, path: str, *_unused: str) -> dict[str, Any]:
         "seconds": seconds,
         "requests": count,
         "body_bytes": body_bytes,
-        "rss_growth_mb": _maxrss_mb() - before,
+        "rss_growth_mb": maxrss_mb() - before,
     }
 
 
@@ -121,19 +120,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-records-input-") as tmp:
         csv_path, parquet_path = write_inputs(Path(tmp), args.records, args.text_bytes)
         inputs = {"template-csv": csv_path, "template-parquet": parquet_path, "naive-csv": csv_path}
-        rows = [(m, measure(m, path, "", "", script=__file__)) for m, path in inputs.items()]
-    python = sys.version.split()[0]
-    print(f"\nrecords -> requests: {args.records:,} records (python {python}, {os.cpu_count()} cpus)")
-    print(f"{'method':<17} {'s':>7} {'records/s':>10} {'body MB':>8} {'peak RSS +MB':>13}")
-    for method, r in rows:
-        print(
-            f"{method:<17} {r['seconds']:>7.2f} {r['requests'] / r['seconds']:>10,.0f} "
-            f"{r['body_bytes'] / 1e6:>8.1f} {r['rss_growth_mb']:>13.1f}"
-        )
+        rows = [(m, measure(m, path, script=__file__)) for m, path in inputs.items()]
+    print_table(
+        f"records -> requests: {args.records:,} records",
+        [
+            ("s", 7, lambda r: f"{r['seconds']:.2f}"),
+            ("records/s", 10, lambda r: f"{r['requests'] / r['seconds']:,.0f}"),
+            ("body MB", 8, lambda r: f"{r['body_bytes'] / 1e6:.1f}"),
+            ("peak RSS +MB", 13, lambda r: f"{r['rss_growth_mb']:.1f}"),
+        ],
+        rows,
+    )
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        print(json.dumps(worker(*sys.argv[2:6])))
-    else:
-        main()
+    run(main, worker)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_create import _maxrss_mb, measure
+from bench_runs import maxrss_mb, measure, print_table, run
 
 SCHEMA = {
     "type": "object",
@@ -61,7 +60,7 @@ def write_inputs(folder: Path, count: int) -> None:
             out.write(json.dumps(line, separators=(",", ":")) + "\n")
 
 
-def worker(method: str, folder_text: str, *_unused: str) -> dict[str, Any]:
+def worker(method: str, folder_text: str) -> dict[str, Any]:
     """One method in this process (``measure`` passes an emulator URL and key, unused here)."""
     from airflow.sdk import ObjectStoragePath
 
@@ -76,7 +75,7 @@ def worker(method: str, folder_text: str, *_unused: str) -> dict[str, Any]:
     results_uri = (folder / "results.jsonl").as_uri()
     manifest: Any = {"files": [{"uri": results_uri, "batch_id": "b"}]}
     with tempfile.TemporaryDirectory(prefix="bench-table-") as out:
-        before = _maxrss_mb()
+        before = maxrss_mb()
         start = time.perf_counter()
         if method.startswith("table"):
             spec = TableSpec(method.removeprefix("table-"), template.structured, template)  # type: ignore[arg-type]
@@ -107,7 +106,7 @@ def worker(method: str, folder_text: str, *_unused: str) -> dict[str, Any]:
             pq.write_table(pa.Table.from_pylist(joined), Path(out) / "table.parquet")
             rows = len(joined)
         seconds = time.perf_counter() - start
-    return {"seconds": seconds, "rows": rows, "rss_growth_mb": _maxrss_mb() - before}
+    return {"seconds": seconds, "rows": rows, "rss_growth_mb": maxrss_mb() - before}
 
 
 def main() -> None:
@@ -119,20 +118,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-table-input-") as tmp:
         write_inputs(Path(tmp), args.rows)
         methods = ["table-parquet", "table-csv", "naive-parquet"]
-        rows = [(m, measure(m, Path(tmp), "", "", script=__file__)) for m in methods]
-    python = sys.version.split()[0]
-    print(
-        f"\nresults table: {args.rows:,} results joined to records (python {python}, {os.cpu_count()} cpus)"
+        rows = [(m, measure(m, Path(tmp), script=__file__)) for m in methods]
+    print_table(
+        f"results table: {args.rows:,} results joined to records",
+        [
+            ("s", 7, lambda r: f"{r['seconds']:.2f}"),
+            ("rows/s", 9, lambda r: f"{r['rows'] / r['seconds']:,.0f}"),
+            ("peak RSS +MB", 13, lambda r: f"{r['rss_growth_mb']:.1f}"),
+        ],
+        rows,
     )
-    print(f"{'method':<15} {'s':>7} {'rows/s':>9} {'peak RSS +MB':>13}")
-    for method, r in rows:
-        print(
-            f"{method:<15} {r['seconds']:>7.2f} {r['rows'] / r['seconds']:>9,.0f} {r['rss_growth_mb']:>13.1f}"
-        )
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        print(json.dumps(worker(*sys.argv[2:6])))
-    else:
-        main()
+    run(main, worker)
