@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -30,6 +31,15 @@ async def create_batches(emulator: RunningEmulator, count: int) -> list[str]:
         return created
 
 
+async def until(emulator: RunningEmulator, done: Callable[[dict[str, int]], bool]) -> None:
+    """Wait (at most 60 s) until the emulator's request counts satisfy ``done``."""
+    async with asyncio.timeout(60):
+        while True:
+            if done((await asyncio.to_thread(emulator.stats))["requests"]):
+                return
+            await asyncio.sleep(0.05)
+
+
 async def test_triggers_past_the_threshold_poll_through_list_pages(
     emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -47,7 +57,11 @@ async def test_triggers_past_the_threshold_poll_through_list_pages(
 
     try:
         waiting = asyncio.gather(*(first_event(i) for i in batch_ids))
-        await asyncio.sleep(5 * POLL)  # a few rounds while every batch is in progress
+        # Every batch read while in progress: the first reads (retrieves) arrived, then two more rounds,
+        # so they were answered too (on a loaded machine a fixed sleep may not be enough for that).
+        await until(emulator, lambda reads: reads.get("retrieve", 0) >= SWEEP_MIN - 1)
+        rounds = (await asyncio.to_thread(emulator.stats))["requests"].get("list", 0)
+        await until(emulator, lambda reads: reads.get("list", 0) >= rounds + 2)
         assert not waiting.done()
         emulator.advance_clock(3600)  # then every batch ends at once
         events = await asyncio.wait_for(waiting, timeout=60)
