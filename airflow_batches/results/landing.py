@@ -49,7 +49,7 @@ from airflow_batches.results.options import (
     check_options,
 )
 from airflow_batches.results.progress import Progress
-from airflow_batches.results.sink import DEFERRED_COMMIT_PROTOCOLS, AtomicObject, clean_uri
+from airflow_batches.results.sink import AtomicObject, clean_uri
 from airflow_batches.results.stream import ResultsReceiver, receive_results
 from airflow_batches.results.writer import WriteBehind
 from airflow_batches.storage_path import storage_path
@@ -213,7 +213,7 @@ def _download(
     checker = ResultChecker(batch_id)
     gzip_level = _GZIP_LEVEL if run.options.compression == "gzip" else None
     objects: dict[str | None, AtomicObject] = {}
-    writer = WriteBehind(depth=_write_depth(run.options, targets))
+    writer = WriteBehind(depth=_WRITE_DEPTH)
     with _all_or_nothing(batch_id, targets, objects):
         with writer:
             for key, path in targets.items():
@@ -283,14 +283,6 @@ def file_entries(batch_id: str, objects: dict[str | None, AtomicObject]) -> list
         )
         for key, obj in objects.items()
     ]
-
-
-def _write_depth(options: LandingSettings, targets: dict[str | None, ObjectStoragePath]) -> int:
-    """Blocks of ``chunk_bytes`` the writer may queue: a few, or one upload part's worth on S3, so that
-    reading goes on while a part uploads and the next part is ready when it is done."""
-    if any(path.protocol in DEFERRED_COMMIT_PROTOCOLS for path in targets.values()):
-        return max(_WRITE_DEPTH, -(-options.block_size // options.chunk_bytes) + 1)
-    return _WRITE_DEPTH
 
 
 def _ended_batch(run: _Run, batch_id: str) -> MessageBatch:
