@@ -7,8 +7,8 @@ writer goes on at once; at most ``in_flight`` parts are uploading, so memory sta
 ``in_flight`` parts. The parts are numbered in the order their bytes were written, whatever order they finish
 in. The upload is completed only in :meth:`PartsUpload.commit`; :meth:`PartsUpload.discard` waits for the
 parts still uploading and aborts it, so a failure leaves no object and no unfinished upload. A part that
-failed is raised by the next write, by :meth:`close` or by :meth:`commit`. An object smaller than one part
-is sent in one ``put_object`` at commit.
+failed is raised when the next part is sent, by :meth:`close` or by :meth:`commit`. An object smaller than
+one part is sent in one ``put_object`` at commit.
 """
 
 from __future__ import annotations
