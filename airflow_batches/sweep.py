@@ -23,7 +23,8 @@ import weakref
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from airflow_batches.api import BatchServiceAsync, MessageBatch
+from airflow_batches.api import BatchServiceAsync
+from airflow_batches.batch_ref import BatchSnapshot, batch_snapshot
 from airflow_batches.polling import PollFailure, classify_poll_error, poll_delay, retrieve_each
 
 __all__ = ["PAGE_WORTH", "SWEEP_MIN", "ListSweep", "RoundResults", "shared_sweep"]
@@ -37,7 +38,7 @@ _LEFTOVER_CONCURRENCY = 32
 # triggerer's 0.2 s blocked-loop warning even for the largest slice.
 _WAKE_SLICE = 200
 
-RoundResults = dict[str, MessageBatch | PollFailure]
+RoundResults = dict[str, BatchSnapshot | PollFailure]
 """One round: the state (or why it could not be read) of every batch the round covered."""
 
 _SWEEPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, float], ListSweep]] = (
@@ -65,7 +66,7 @@ class ListSweep:
         self._service: BatchServiceAsync | None = None
         self._task: asyncio.Task[None] | None = None
         # The latest state of each wanted batch: a round hands these objects on when nothing changed.
-        self._known: dict[str, MessageBatch] = {}
+        self._known: dict[str, BatchSnapshot] = {}
 
     @property
     def active(self) -> bool:
@@ -124,13 +125,15 @@ class ListSweep:
 
 
 async def sweep_once(
-    service: BatchServiceAsync, wanted: Sequence[str], known: dict[str, MessageBatch] | None = None
+    service: BatchServiceAsync, wanted: Sequence[str], known: dict[str, BatchSnapshot] | None = None
 ) -> tuple[RoundResults, bool]:
     """Read ``wanted`` through list pages (then retrieves); returns the results and whether a call failed.
 
-    ``known`` (updated here) holds the latest state of each batch: a batch read unchanged is answered with
-    the object already held, so a round's own copies are freed page by page instead of all living until
-    the round ends (tens of MB at 10,000 batches), and nothing long-lived is replaced without a change.
+    A batch's state is its snapshot (what a wait keeps and its event carries), not the page's model: a
+    third of the memory, one object for the garbage collector instead of five. ``known`` (updated here)
+    holds the latest state of each batch: a batch read unchanged is answered with the snapshot already
+    held, so a round's own copies are freed page by page instead of all living until the round ends, and
+    nothing long-lived is replaced without a change.
     """
     known = {} if known is None else known
     targets = set(wanted)
@@ -149,8 +152,8 @@ async def sweep_once(
             return found, True
         for batch in page.data:
             if batch.id in targets:
-                held = known.get(batch.id)
-                found[batch.id] = known[batch.id] = held if held == batch else batch
+                snapshot, held = batch_snapshot(batch), known.get(batch.id)
+                found[batch.id] = known[batch.id] = held if held == snapshot else snapshot
         if len(found) == len(targets) or not page.has_more or page.last_id is None:
             break
         after_id = page.last_id
@@ -161,7 +164,8 @@ async def sweep_once(
             missing, await retrieve_each(service, missing, concurrency=_LEFTOVER_CONCURRENCY), strict=True
         ):
             found[batch_id] = result
-            if isinstance(result, MessageBatch):
+            if isinstance(result, PollFailure):
+                failed |= result.kind != "fatal"
+            else:
                 known[batch_id] = result
-            failed |= isinstance(result, PollFailure) and result.kind != "fatal"
     return found, failed

@@ -12,7 +12,8 @@ from ops_fakes import batch_json
 
 from airflow_batches import sweep as sweep_module
 from airflow_batches import waiting as waiting_module
-from airflow_batches.api import BatchServiceAsync, MessageBatch
+from airflow_batches.api import BatchServiceAsync
+from airflow_batches.batch_ref import BatchSnapshot
 from airflow_batches.polling import PollFailure
 from airflow_batches.sweep import PAGE_WORTH, SWEEP_MIN, ListSweep, sweep_once
 from airflow_batches.waiting import GroupWait
@@ -65,7 +66,7 @@ async def test_a_round_walks_pages_until_every_wanted_batch_is_seen() -> None:
     results, failed = await sweep_once(service_for(api), wanted)
     assert calls(api) == ["list", "list"] and not failed
     assert set(results) == set(wanted)
-    assert all(isinstance(r, MessageBatch) and r.id == batch_id for batch_id, r in results.items())
+    assert all(isinstance(r, dict) and r["id"] == batch_id for batch_id, r in results.items())
     assert [request.url.params.get("after_id") for request in api.requests] == [None, workspace[999]]
 
 
@@ -78,7 +79,7 @@ async def test_pages_that_stop_paying_give_way_to_retrieving_the_rest() -> None:
     results, failed = await sweep_once(service_for(api), wanted)
     assert calls(api).count("list") == len(wanted) // PAGE_WORTH
     assert sorted(c for c in calls(api) if c != "list") == workspace[4990:]
-    assert {r.processing_status for r in results.values() if isinstance(r, MessageBatch)} == {
+    assert {r["processing_status"] for r in results.values() if isinstance(r, dict)} == {
         "in_progress",
         "ended",
     }
@@ -105,7 +106,7 @@ async def test_a_failed_list_call_fails_the_batches_not_yet_seen(
     api = FakeAPI().route("GET", BATCHES_PATH, listing(workspace), error_response(status))
     results, failed = await sweep_once(service_for(api), workspace)
     assert failed
-    assert all(isinstance(results[i], MessageBatch) for i in workspace[:1000])  # the first page counted
+    assert all(isinstance(results[i], dict) for i in workspace[:1000])  # the first page counted
     unseen = [results[i] for i in workspace[1000:]]
     assert all(isinstance(r, PollFailure) and (r.kind, r.reason) == (kind, reason) for r in unseen)
     assert calls(api) == ["list", "list"]
@@ -117,7 +118,7 @@ async def test_a_list_call_refused_as_a_bad_request_falls_back_to_retrieving() -
         api.script(batch_id, batch_json(batch_id, "ended"))
     results, failed = await sweep_once(service_for(api), ids(3))
     assert calls(api) == ["list", *ids(3)] and not failed
-    assert all(isinstance(r, MessageBatch) and r.processing_status == "ended" for r in results.values())
+    assert all(isinstance(r, dict) and r["processing_status"] == "ended" for r in results.values())
 
 
 async def test_the_sweep_serves_waits_only_once_enough_batches_joined() -> None:
@@ -216,10 +217,10 @@ async def test_a_batch_read_unchanged_is_answered_with_the_object_already_held()
         return page
 
     service = service_for(FakeAPI().route("GET", BATCHES_PATH, answer))
-    known: dict[str, MessageBatch] = {}
+    known: dict[str, BatchSnapshot] = {}
     first, _ = await sweep_once(service, workspace, known)
     second, _ = await sweep_once(service, workspace, known)
     assert all(second[i] is first[i] for i in workspace[:-1])
     changed = second[workspace[-1]]
-    assert isinstance(changed, MessageBatch) and changed.processing_status == "ended"
+    assert isinstance(changed, dict) and changed["processing_status"] == "ended"
     assert changed is not first[workspace[-1]] and known[workspace[-1]] is changed
