@@ -7,7 +7,7 @@ The list endpoint returns up to 1,000 batches, newest first, in one call. So onc
 polling one by one and take each round of a shared :class:`ListSweep` instead. A round walks the list newest
 first until it has seen every batch waited for, or until the pages stop paying for themselves (on average
 fewer than :data:`PAGE_WORTH` wanted batches a page); what it has not seen by then (old batches behind many
-newer ones) it retrieves one by one. Rounds come once per poll interval (jittered like a poll), back off as a
+newer ones) it retrieves one by one. Rounds start once per poll interval (jittered like a poll), back off as a
 poll does when the API throttles or fails, and wake their waiters a slice at a time so that thousands of
 them never hold the loop in one turn.
 
@@ -19,6 +19,7 @@ to every wait; any other refusal of the list call (a gateway without it, say) fa
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -37,6 +38,10 @@ _LEFTOVER_CONCURRENCY = 32
 # Waiters woken per loop turn: each one's work (state logs, maybe its event) stays well under the
 # triggerer's 0.2 s blocked-loop warning even for the largest slice.
 _WAKE_SLICE = 200
+
+# Module-level so tests can run rounds on a fake clock.
+_clock = time.monotonic
+_sleep = asyncio.sleep
 
 RoundResults = dict[str, BatchSnapshot | PollFailure]
 """One round: the state (or why it could not be read) of every batch the round covered."""
@@ -113,6 +118,7 @@ class ListSweep:
                 continue
             service = self._service
             assert service is not None  # set by next_round before this task starts
+            started = _clock()
             results, failed = await sweep_once(service, list(self._wanted), self._known)
             waiters, self._waiters = self._waiters, []
             for start in range(0, len(waiters), _WAKE_SLICE):
@@ -121,7 +127,8 @@ class ListSweep:
                         waiter.set_result(results)
                 await asyncio.sleep(0)
             streak = streak + 1 if failed else 0
-            await asyncio.sleep(poll_delay(self.poll_interval, streak))
+            # Start to start: a round of many pages must not stretch the interval (and detection).
+            await _sleep(max(0.0, poll_delay(self.poll_interval, streak) - (_clock() - started)))
 
 
 async def sweep_once(

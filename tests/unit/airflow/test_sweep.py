@@ -15,7 +15,7 @@ from airflow_batches import waiting as waiting_module
 from airflow_batches.api import BatchServiceAsync
 from airflow_batches.batch_ref import BatchSnapshot
 from airflow_batches.polling import PollFailure
-from airflow_batches.sweep import PAGE_WORTH, SWEEP_MIN, ListSweep, sweep_once
+from airflow_batches.sweep import PAGE_WORTH, SWEEP_MIN, ListSweep, RoundResults, sweep_once
 from airflow_batches.waiting import GroupWait
 
 KEY = "sk-ant-sweep-unit-secret-4242"
@@ -224,3 +224,31 @@ async def test_a_batch_read_unchanged_is_answered_with_the_object_already_held()
     changed = second[workspace[-1]]
     assert isinstance(changed, dict) and changed["processing_status"] == "ended"
     assert changed is not first[workspace[-1]] and known[workspace[-1]] is changed
+
+
+async def test_rounds_start_one_poll_interval_apart_however_long_a_round_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1_000.0]
+    slept: list[float] = []
+    asleep = asyncio.Event()
+
+    async def round_of_many_pages(*args: Any) -> tuple[RoundResults, bool]:
+        clock[0] += 25.0
+        return {}, False
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+        asleep.set()
+        await asyncio.Event().wait()  # no second round: the test ends here
+
+    monkeypatch.setattr(sweep_module, "sweep_once", round_of_many_pages)
+    monkeypatch.setattr(sweep_module, "_clock", lambda: clock[0])
+    monkeypatch.setattr(sweep_module, "_sleep", sleep)
+    monkeypatch.setattr(sweep_module, "poll_delay", lambda interval, streak: interval)
+    sweep = ListSweep(poll_interval=60)
+    sweep.join(ids(SWEEP_MIN))
+    await sweep.next_round(service_for(FakeAPI()))
+    await asyncio.wait_for(asleep.wait(), timeout=10)
+    sweep.leave(ids(SWEEP_MIN))
+    assert slept == [35.0]
