@@ -20,13 +20,13 @@ from airflow_batches.api import (
     BatchServiceAsync,
     BillingError,
     InvalidInputError,
-    MessageBatch,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     is_transient,
 )
 from airflow_batches.api.retry import exponential_backoff
+from airflow_batches.batch_ref import BatchSnapshot, batch_snapshot
 
 __all__ = ["PollFailure", "classify_poll_error", "poll_delay", "retrieve_each"]
 
@@ -87,15 +87,15 @@ def classify_poll_error(batch_id: str, exc: Exception) -> PollFailure:
 
 async def retrieve_each(
     service: BatchServiceAsync, batch_ids: Sequence[str], *, concurrency: int = _MAX_CONCURRENT_RETRIEVES
-) -> list[MessageBatch | PollFailure]:
-    """Retrieve every batch (``concurrency`` at a time); each slot holds the batch or why it could not be
-    read."""
+) -> list[BatchSnapshot | PollFailure]:
+    """Retrieve every batch (``concurrency`` at a time); each slot holds the batch's snapshot or why it
+    could not be read."""
     limit = asyncio.Semaphore(concurrency)
 
-    async def one(batch_id: str) -> MessageBatch | PollFailure:
+    async def one(batch_id: str) -> BatchSnapshot | PollFailure:
         async with limit:
             try:
-                return await service.retrieve(batch_id)
+                return batch_snapshot(await service.retrieve(batch_id))
             except Exception as exc:  # classified, never swallowed: every failure is reported to the caller
                 return classify_poll_error(batch_id, exc)
 

@@ -7,7 +7,7 @@ The list endpoint returns up to 1,000 batches, newest first, in one call. So onc
 polling one by one and take each round of a shared :class:`ListSweep` instead. A round walks the list newest
 first until it has seen every batch waited for, or until the pages stop paying for themselves (on average
 fewer than :data:`PAGE_WORTH` wanted batches a page); what it has not seen by then (old batches behind many
-newer ones) it retrieves one by one. Rounds come once per poll interval (jittered like a poll), back off as a
+newer ones) it retrieves one by one. Rounds start once per poll interval (jittered like a poll), back off as a
 poll does when the API throttles or fails, and wake their waiters a slice at a time so that thousands of
 them never hold the loop in one turn.
 
@@ -19,11 +19,13 @@ to every wait; any other refusal of the list call (a gateway without it, say) fa
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from airflow_batches.api import BatchServiceAsync, MessageBatch
+from airflow_batches.api import BatchServiceAsync
+from airflow_batches.batch_ref import BatchSnapshot, batch_snapshot
 from airflow_batches.polling import PollFailure, classify_poll_error, poll_delay, retrieve_each
 
 __all__ = ["PAGE_WORTH", "SWEEP_MIN", "ListSweep", "RoundResults", "shared_sweep"]
@@ -37,7 +39,11 @@ _LEFTOVER_CONCURRENCY = 32
 # triggerer's 0.2 s blocked-loop warning even for the largest slice.
 _WAKE_SLICE = 200
 
-RoundResults = dict[str, MessageBatch | PollFailure]
+# Module-level so tests can run rounds on a fake clock.
+_clock = time.monotonic
+_sleep = asyncio.sleep
+
+RoundResults = dict[str, BatchSnapshot | PollFailure]
 """One round: the state (or why it could not be read) of every batch the round covered."""
 
 _SWEEPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, float], ListSweep]] = (
@@ -65,7 +71,7 @@ class ListSweep:
         self._service: BatchServiceAsync | None = None
         self._task: asyncio.Task[None] | None = None
         # The latest state of each wanted batch: a round hands these objects on when nothing changed.
-        self._known: dict[str, MessageBatch] = {}
+        self._known: dict[str, BatchSnapshot] = {}
 
     @property
     def active(self) -> bool:
@@ -112,6 +118,7 @@ class ListSweep:
                 continue
             service = self._service
             assert service is not None  # set by next_round before this task starts
+            started = _clock()
             results, failed = await sweep_once(service, list(self._wanted), self._known)
             waiters, self._waiters = self._waiters, []
             for start in range(0, len(waiters), _WAKE_SLICE):
@@ -120,17 +127,20 @@ class ListSweep:
                         waiter.set_result(results)
                 await asyncio.sleep(0)
             streak = streak + 1 if failed else 0
-            await asyncio.sleep(poll_delay(self.poll_interval, streak))
+            # Start to start: a round of many pages must not stretch the interval (and detection).
+            await _sleep(max(0.0, poll_delay(self.poll_interval, streak) - (_clock() - started)))
 
 
 async def sweep_once(
-    service: BatchServiceAsync, wanted: Sequence[str], known: dict[str, MessageBatch] | None = None
+    service: BatchServiceAsync, wanted: Sequence[str], known: dict[str, BatchSnapshot] | None = None
 ) -> tuple[RoundResults, bool]:
     """Read ``wanted`` through list pages (then retrieves); returns the results and whether a call failed.
 
-    ``known`` (updated here) holds the latest state of each batch: a batch read unchanged is answered with
-    the object already held, so a round's own copies are freed page by page instead of all living until
-    the round ends (tens of MB at 10,000 batches), and nothing long-lived is replaced without a change.
+    A batch's state is its snapshot (what a wait keeps and its event carries), not the page's model: a
+    third of the memory, one object for the garbage collector instead of five. ``known`` (updated here)
+    holds the latest state of each batch: a batch read unchanged is answered with the snapshot already
+    held, so a round's own copies are freed page by page instead of all living until the round ends, and
+    nothing long-lived is replaced without a change.
     """
     known = {} if known is None else known
     targets = set(wanted)
@@ -149,8 +159,8 @@ async def sweep_once(
             return found, True
         for batch in page.data:
             if batch.id in targets:
-                held = known.get(batch.id)
-                found[batch.id] = known[batch.id] = held if held == batch else batch
+                snapshot, held = batch_snapshot(batch), known.get(batch.id)
+                found[batch.id] = known[batch.id] = held if held == snapshot else snapshot
         if len(found) == len(targets) or not page.has_more or page.last_id is None:
             break
         after_id = page.last_id
@@ -161,7 +171,8 @@ async def sweep_once(
             missing, await retrieve_each(service, missing, concurrency=_LEFTOVER_CONCURRENCY), strict=True
         ):
             found[batch_id] = result
-            if isinstance(result, MessageBatch):
+            if isinstance(result, PollFailure):
+                failed |= result.kind != "fatal"
+            else:
                 known[batch_id] = result
-            failed |= isinstance(result, PollFailure) and result.kind != "fatal"
     return found, failed

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from airflow_batches.api import BatchServiceAsync, MessageBatch
-from airflow_batches.batch_ref import aggregate_counts, batch_snapshot, format_counts, iso_z
+from airflow_batches.api import BatchServiceAsync
+from airflow_batches.batch_ref import BatchSnapshot, aggregate_counts, format_counts, iso_z
 from airflow_batches.checks import positive_number
 from airflow_batches.errors import BatchWaitError
 from airflow_batches.events import (
@@ -119,7 +119,8 @@ class GroupWait:
     """Poll a group of batches until every one has ended, the deadline passes, or reading fails for good.
 
     :meth:`wait` returns the trigger event (see :mod:`airflow_batches.events`); :attr:`latest`
-    keeps the latest state of each batch read so far, :meth:`unfinished` the ids not known to have ended.
+    keeps the latest state of each batch read so far (its snapshot, as the event carries it),
+    :meth:`unfinished` the ids not known to have ended.
     """
 
     def __init__(
@@ -136,20 +137,22 @@ class GroupWait:
         self.deadline = deadline
         self.max_poll_errors = max_poll_errors
         self.log = log
-        self.latest: dict[str, MessageBatch] = {}
+        self.latest: dict[str, BatchSnapshot] = {}
 
     def unfinished(self) -> list[str]:
         return [
-            i for i in self.batch_ids if i not in self.latest or self.latest[i].processing_status != "ended"
+            i
+            for i in self.batch_ids
+            if i not in self.latest or self.latest[i]["processing_status"] != "ended"
         ]
 
     def event(self, status: EventStatus, reason: EventReason, message: str) -> BatchEvent:
-        known = [batch_snapshot(self.latest[i]) for i in self.batch_ids if i in self.latest]
+        known = [self.latest[i] for i in self.batch_ids if i in self.latest]
         return make_event(status, reason, message, self.batch_ids, known)
 
     async def _read(
         self, service: BatchServiceAsync, sweep: ListSweep | None, pending: list[str]
-    ) -> list[MessageBatch | PollFailure | None]:
+    ) -> list[BatchSnapshot | PollFailure | None]:
         """Each pending batch's state, or why it could not be read, or ``None``: not read this time (the
         sweep's round did not cover a batch joined while it ran, or the deadline came first)."""
         if sweep is None:
@@ -186,23 +189,21 @@ class GroupWait:
             self._log_summary()
         return None, transient, throttled
 
-    def _keep(self, batch_id: str, now: MessageBatch) -> None:
+    def _keep(self, batch_id: str, now: BatchSnapshot) -> None:
         """Keep and log a batch's state: at INFO when it changed, at DEBUG on every other poll (thousands of
         waits on one triggerer would otherwise write a line per batch per poll). An unchanged state keeps
         the object already held, so that polls do not keep replacing long-lived objects (each replacement
         brings the triggerer's next full garbage collection, a pause of the whole loop, nearer)."""
         before = self.latest.get(batch_id)
         if before == now:
-            self.log.debug("Batch %s is unchanged: %s", batch_id, now.processing_status)
+            self.log.debug("Batch %s is unchanged: %s", batch_id, now["processing_status"])
             return
-        counts = now.request_counts.model_dump()
+        status, counts = now["processing_status"], now["request_counts"]
         changed = (
-            before is None
-            or before.processing_status != now.processing_status
-            or before.request_counts.model_dump() != counts
+            before is None or before["processing_status"] != status or before["request_counts"] != counts
         )
         log = self.log.info if changed else self.log.debug
-        log("Batch %s is %s: %s", batch_id, now.processing_status, format_counts(counts))
+        log("Batch %s is %s: %s", batch_id, status, format_counts(counts))
         self.latest[batch_id] = now
 
     def _log_summary(self) -> None:
@@ -210,7 +211,7 @@ class GroupWait:
         known = [self.latest[i] for i in self.batch_ids if i in self.latest]
         states: dict[str, int] = {}
         for batch in known:
-            states[batch.processing_status] = states.get(batch.processing_status, 0) + 1
+            states[batch["processing_status"]] = states.get(batch["processing_status"], 0) + 1
         if len(known) < len(self.batch_ids):
             states["not read yet"] = len(self.batch_ids) - len(known)
         self.log.info(

@@ -22,6 +22,7 @@ import weakref
 import httpx
 
 from airflow_batches.api.admission import AdmissionTransport
+from airflow_batches.api.tls import default_ssl_context
 from airflow_batches.hooks.connection_settings import ConnectionSettings
 
 __all__ = ["POOLS", "POOL_SIZE", "aclose_shared_clients", "shared_client"]
@@ -48,8 +49,12 @@ def shared_client(settings: ConnectionSettings) -> httpx.AsyncClient:
 
 
 def _pool(size: int) -> httpx.AsyncHTTPTransport:
-    # Keep-alive slots equal to connections: fewer makes httpcore drop connections it just assigned.
-    return httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=size, max_keepalive_connections=size))
+    # Keep-alive slots equal to connections: fewer makes httpcore drop connections it just assigned. One
+    # TLS context for all pools: building one loads the CA bundle, which would hold the loop 8 times over.
+    return httpx.AsyncHTTPTransport(
+        verify=default_ssl_context(),
+        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+    )
 
 
 async def aclose_shared_clients() -> None:

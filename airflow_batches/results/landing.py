@@ -27,7 +27,7 @@ from airflow_batches.api.errors import (
 from airflow_batches.api.jsonl import LineChunk
 from airflow_batches.api.models import RESULT_TYPES, MessageBatch
 from airflow_batches.api.retry import exponential_backoff, is_transient
-from airflow_batches.batch_ref import BatchRef, ResultCounts, normalize_batch_ids
+from airflow_batches.batch_ref import BatchRef, ResultCounts, batch_snapshot, normalize_batch_ids
 from airflow_batches.cost.prices import PriceTable, validate_prices
 from airflow_batches.cost.usage_cost import add_usage, cost_of_usage
 from airflow_batches.errors import (
@@ -305,14 +305,15 @@ def _wait_until_ended(run: _Run, batch: MessageBatch) -> MessageBatch:
         max_poll_errors=DEFAULT_MAX_POLL_ERRORS,
         log=log,
     )
-    waiter.latest[batch.id] = batch
+    waiter.latest[batch.id] = batch_snapshot(batch)
     event = run.loop.run(lambda: waiter.wait(run.service))  # type: ignore[arg-type]
     latest = waiter.latest[batch.id]
     if event["status"] == "timeout":
-        raise ResultsWaitTimeoutError(batch.id, latest.processing_status, run.options.wait_timeout)
+        raise ResultsWaitTimeoutError(batch.id, latest["processing_status"], run.options.wait_timeout)
     if event["status"] != "success":
         raise event_exception(event)
-    return latest
+    # The wait keeps each state as its snapshot, which holds every field of the model.
+    return MessageBatch.model_validate(latest)
 
 
 def _targets(run: _Run, batch_id: str, expected: dict[str, int]) -> dict[str | None, ObjectStoragePath]:

@@ -20,7 +20,6 @@ from airflow_batches.batch_ref import (
     BatchGroup,
     BatchRef,
     BatchSnapshot,
-    batch_snapshot,
     format_counts,
     group_in,
     group_of,
@@ -102,14 +101,13 @@ class BatchSensor(BaseSensorOperator):
                 )
                 retry_later = True
                 continue
-            snapshot = batch_snapshot(result)
             self.log.info(
                 "Batch %s is %s: %s",
-                snapshot["id"],
-                snapshot["processing_status"],
-                format_counts(snapshot["request_counts"]),
+                result["id"],
+                result["processing_status"],
+                format_counts(result["request_counts"]),
             )
-            snapshots.append(snapshot)
+            snapshots.append(result)
         return None if retry_later else snapshots
 
     def _finish(self, snapshots: list[BatchSnapshot]) -> BatchGroup:

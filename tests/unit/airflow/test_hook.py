@@ -21,6 +21,7 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from fake_api import FakeAPI, error_response
 
 from airflow_batches.api import BatchServiceAsync
+from airflow_batches.api.tls import default_ssl_context
 from airflow_batches.errors import ConnectionSettingsError
 from airflow_batches.hooks import BatchHook, loop_cache
 from airflow_batches.hooks import batch as hook_module
@@ -236,6 +237,20 @@ async def test_pool_is_per_base_url_and_a_closed_client_is_replaced(monkeypatch:
         assert shared_client(there) is not first
         await first.aclose()
         assert shared_client(here) is not first and not shared_client(here).is_closed
+    finally:
+        await aclose_shared_clients()
+
+
+async def test_every_pool_of_the_shared_client_verifies_with_the_process_tls_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Building a TLS context loads the CA bundle (tens of ms of a blocked loop): the triggerer's first poll
+    must not build one per pool."""
+    set_conn(monkeypatch, host="https://api.test")
+    try:
+        transport = shared_client(BatchHook().get_settings())._transport
+        contexts = {id(pool._pool._ssl_context) for pool in transport._pools}  # type: ignore[attr-defined]
+        assert contexts == {id(default_ssl_context())}
     finally:
         await aclose_shared_clients()
 

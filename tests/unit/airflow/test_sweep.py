@@ -12,9 +12,10 @@ from ops_fakes import batch_json
 
 from airflow_batches import sweep as sweep_module
 from airflow_batches import waiting as waiting_module
-from airflow_batches.api import BatchServiceAsync, MessageBatch
+from airflow_batches.api import BatchServiceAsync
+from airflow_batches.batch_ref import BatchSnapshot
 from airflow_batches.polling import PollFailure
-from airflow_batches.sweep import PAGE_WORTH, SWEEP_MIN, ListSweep, sweep_once
+from airflow_batches.sweep import PAGE_WORTH, SWEEP_MIN, ListSweep, RoundResults, sweep_once
 from airflow_batches.waiting import GroupWait
 
 KEY = "sk-ant-sweep-unit-secret-4242"
@@ -65,7 +66,7 @@ async def test_a_round_walks_pages_until_every_wanted_batch_is_seen() -> None:
     results, failed = await sweep_once(service_for(api), wanted)
     assert calls(api) == ["list", "list"] and not failed
     assert set(results) == set(wanted)
-    assert all(isinstance(r, MessageBatch) and r.id == batch_id for batch_id, r in results.items())
+    assert all(isinstance(r, dict) and r["id"] == batch_id for batch_id, r in results.items())
     assert [request.url.params.get("after_id") for request in api.requests] == [None, workspace[999]]
 
 
@@ -78,7 +79,7 @@ async def test_pages_that_stop_paying_give_way_to_retrieving_the_rest() -> None:
     results, failed = await sweep_once(service_for(api), wanted)
     assert calls(api).count("list") == len(wanted) // PAGE_WORTH
     assert sorted(c for c in calls(api) if c != "list") == workspace[4990:]
-    assert {r.processing_status for r in results.values() if isinstance(r, MessageBatch)} == {
+    assert {r["processing_status"] for r in results.values() if isinstance(r, dict)} == {
         "in_progress",
         "ended",
     }
@@ -105,7 +106,7 @@ async def test_a_failed_list_call_fails_the_batches_not_yet_seen(
     api = FakeAPI().route("GET", BATCHES_PATH, listing(workspace), error_response(status))
     results, failed = await sweep_once(service_for(api), workspace)
     assert failed
-    assert all(isinstance(results[i], MessageBatch) for i in workspace[:1000])  # the first page counted
+    assert all(isinstance(results[i], dict) for i in workspace[:1000])  # the first page counted
     unseen = [results[i] for i in workspace[1000:]]
     assert all(isinstance(r, PollFailure) and (r.kind, r.reason) == (kind, reason) for r in unseen)
     assert calls(api) == ["list", "list"]
@@ -117,7 +118,7 @@ async def test_a_list_call_refused_as_a_bad_request_falls_back_to_retrieving() -
         api.script(batch_id, batch_json(batch_id, "ended"))
     results, failed = await sweep_once(service_for(api), ids(3))
     assert calls(api) == ["list", *ids(3)] and not failed
-    assert all(isinstance(r, MessageBatch) and r.processing_status == "ended" for r in results.values())
+    assert all(isinstance(r, dict) and r["processing_status"] == "ended" for r in results.values())
 
 
 async def test_the_sweep_serves_waits_only_once_enough_batches_joined() -> None:
@@ -216,10 +217,38 @@ async def test_a_batch_read_unchanged_is_answered_with_the_object_already_held()
         return page
 
     service = service_for(FakeAPI().route("GET", BATCHES_PATH, answer))
-    known: dict[str, MessageBatch] = {}
+    known: dict[str, BatchSnapshot] = {}
     first, _ = await sweep_once(service, workspace, known)
     second, _ = await sweep_once(service, workspace, known)
     assert all(second[i] is first[i] for i in workspace[:-1])
     changed = second[workspace[-1]]
-    assert isinstance(changed, MessageBatch) and changed.processing_status == "ended"
+    assert isinstance(changed, dict) and changed["processing_status"] == "ended"
     assert changed is not first[workspace[-1]] and known[workspace[-1]] is changed
+
+
+async def test_rounds_start_one_poll_interval_apart_however_long_a_round_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1_000.0]
+    slept: list[float] = []
+    asleep = asyncio.Event()
+
+    async def round_of_many_pages(*args: Any) -> tuple[RoundResults, bool]:
+        clock[0] += 25.0
+        return {}, False
+
+    async def sleep(delay: float) -> None:
+        slept.append(delay)
+        asleep.set()
+        await asyncio.Event().wait()  # no second round: the test ends here
+
+    monkeypatch.setattr(sweep_module, "sweep_once", round_of_many_pages)
+    monkeypatch.setattr(sweep_module, "_clock", lambda: clock[0])
+    monkeypatch.setattr(sweep_module, "_sleep", sleep)
+    monkeypatch.setattr(sweep_module, "poll_delay", lambda interval, streak: interval)
+    sweep = ListSweep(poll_interval=60)
+    sweep.join(ids(SWEEP_MIN))
+    await sweep.next_round(service_for(FakeAPI()))
+    await asyncio.wait_for(asleep.wait(), timeout=10)
+    sweep.leave(ids(SWEEP_MIN))
+    assert slept == [35.0]
