@@ -143,6 +143,12 @@ async def sweep_once(
     nothing long-lived is replaced without a change.
     """
     known = {} if known is None else known
+
+    def latest(batch_id: str, snapshot: BatchSnapshot) -> BatchSnapshot:
+        held = known.get(batch_id)
+        known[batch_id] = held if held == snapshot else snapshot
+        return known[batch_id]
+
     targets = set(wanted)
     found: RoundResults = {}
     budget = max(1, len(targets) // PAGE_WORTH)
@@ -159,8 +165,7 @@ async def sweep_once(
             return found, True
         for batch in page.data:
             if batch.id in targets:
-                snapshot, held = batch_snapshot(batch), known.get(batch.id)
-                found[batch.id] = known[batch.id] = held if held == snapshot else snapshot
+                found[batch.id] = latest(batch.id, batch_snapshot(batch))
         if len(found) == len(targets) or not page.has_more or page.last_id is None:
             break
         after_id = page.last_id
@@ -170,9 +175,9 @@ async def sweep_once(
         for batch_id, result in zip(
             missing, await retrieve_each(service, missing, concurrency=_LEFTOVER_CONCURRENCY), strict=True
         ):
-            found[batch_id] = result
             if isinstance(result, PollFailure):
+                found[batch_id] = result
                 failed |= result.kind != "fatal"
             else:
-                known[batch_id] = result
+                found[batch_id] = latest(batch_id, result)
     return found, failed
