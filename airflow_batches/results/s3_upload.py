@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 from typing import Any
 
 __all__ = ["MIN_PART_BYTES", "PartsUpload"]
-
-log = logging.getLogger(__name__)
 
 MIN_PART_BYTES = 5 * 2**20  # S3's least size of every part but the last
 

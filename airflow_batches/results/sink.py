@@ -125,11 +125,7 @@ class AtomicObject:
         """Drop everything written so far; never raises (it runs while another error is being raised)."""
         try:
             if self._deferred:
-                try:
-                    self._raw.discard()
-                finally:
-                    # A discarded upload must never send a part again, even when its abort failed.
-                    self._raw.closed = True
+                self._raw.discard()  # closed first: never sends a part again, even if the abort fails
             else:
                 try:
                     self._raw.close()  # may fail again on the error being handled (a full disk)
