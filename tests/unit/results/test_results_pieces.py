@@ -189,6 +189,25 @@ def test_check_lines_checks_a_chunk_as_line_by_line_checks_would() -> None:
     assert info.value.line == 5
 
 
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        (result_line("b"), "custom_id 'b' appears twice"),
+        (b'{"custom_id":"x","result":{"type":"canceled","t":"\xff"}}', "is not a valid result"),
+        (b'{"custom_id":"x","result":{"type":"unknown"}}', "unknown result type"),
+        (b'{"custom_id":"","result":{"type":"canceled"}}', "custom_id is not a non-empty string"),
+        (b'{"custom_id":"x","result":{"type":"succeeded","message":{}}}', "without result.message.usage"),
+    ],
+    ids=["duplicate", "not-utf8", "unknown-type", "empty-id", "no-usage"],
+)
+def test_check_lines_finds_a_bad_line_inside_a_group_on_its_own_line(bad: bytes, why: str) -> None:
+    checker = ResultChecker("msgbatch_g")
+    checker.check_lines([result_line("a")])
+    with pytest.raises(ResultsCheckError, match=why) as info:
+        checker.check_lines([result_line("b"), result_line("c", "errored"), bad, result_line("d")])
+    assert info.value.line == 4
+
+
 def receiver_for(tmp_path: Path, keys: list[str | None], block_bytes: int = 50) -> tuple[Any, ...]:
     objects = {
         key: AtomicObject(
