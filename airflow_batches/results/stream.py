@@ -1,15 +1,16 @@
 """Receiving one batch's results: read and checked on the landing thread, written behind.
 
-The body is read with ``BatchServiceAsync.results_chunks_sync`` (httpx's sync stack, no event loop: about a
-third of the CPU per byte of the async stack), or, when the service cannot, with ``results_chunks`` on the
-landing's :class:`~airflow_batches.hooks.sync_runner.PrivateLoop`. Each chunk comes with the lines it
-completes; :class:`ResultsReceiver` checks those lines on the landing thread and hands the bytes, as received,
-to a :class:`~airflow_batches.results.writer.WriteBehind` worker in blocks of about ``block_bytes``, which
-hashes, compresses and stores them. At most a few blocks are in memory whatever the size of the results.
+The body is read with ``BatchServiceAsync.results_chunks_sync`` (synchronously, through ``http.client``
+unless a transport or proxy is set: a fraction of the CPU per byte of the async stack), or, when the service
+cannot, with ``results_chunks`` on the landing's :class:`~airflow_batches.hooks.sync_runner.PrivateLoop`.
+Each chunk comes with the lines it completes; :class:`ResultsReceiver` checks those lines on the landing
+thread and hands the bytes, as received, to a :class:`~airflow_batches.results.writer.WriteBehind` worker in
+blocks of about ``block_bytes``, which hashes, compresses and stores them. At most a few blocks are in memory
+whatever the size of the results.
 
-Why the reading is not on a thread of its own: reading (httpx, h11), splitting and checking all need the
-GIL, so two threads would mostly take turns; only the hashing, compressing and storing release it, and those
-are what the worker takes.
+Why the reading is not on a thread of its own: reading, splitting and checking all need the GIL, so two
+threads would mostly take turns; only the hashing, compressing and storing release it, and those are what
+the worker takes.
 """
 
 from __future__ import annotations
