@@ -2,7 +2,7 @@
 
 Prints one table: for each case and destination, each method's median over ``--repeat`` runs (MB/s, the
 ratio against the baseline of that destination, the ratio against the official SDK, and the growth of
-resident memory during the run, sampled from /proc every 5 ms); no assertions. Every run is a fresh process
+resident memory during the run, the kernel's high-water mark); no assertions. Every run is a fresh process
 whose imports, connection lookup and client setup happen before the clock starts. The methods take turns
 run by run, so load from other processes falls on all of them alike.
 
@@ -32,7 +32,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,27 +44,28 @@ BASELINE = {"file": "curl", "s3": "s3fs_put"}
 
 
 class PeakMemory:
-    """The peak resident memory of this process above its level at start, sampled every 5 ms."""
+    """The peak resident memory of this process above its level at start.
+
+    The kernel keeps the high-water mark (``VmHWM``); writing ``5`` to ``/proc/self/clear_refs`` resets it to
+    the current level, so the peak of the run alone is read at the end, spikes included, without a sampling
+    thread (one that wakes every few ms takes the GIL from the method being measured).
+    """
 
     def __init__(self) -> None:
-        self._page_mb = os.sysconf("SC_PAGE_SIZE") / 1e6
-        self._start = self._peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-
-    def _rss(self) -> float:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * self._page_mb
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.005):
-            self._peak = max(self._peak, self._rss())
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        self._start = _status_mb("VmRSS")
 
     def growth(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return max(self._peak, self._rss()) - self._start
+        return _status_mb("VmHWM") - self._start
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1000
+    raise LookupError(field)
 
 
 def worker(method: str, spec_json: str) -> dict[str, Any]:
@@ -79,6 +79,7 @@ def worker(method: str, spec_json: str) -> dict[str, Any]:
     if method == "land_results":
         from airflow.sdk import ObjectStoragePath
 
+        import airflow_batches.results  # noqa: F401 (land_results imports it on first use: an import)
         from airflow_batches.hooks import BatchHook
 
         hook = BatchHook()
