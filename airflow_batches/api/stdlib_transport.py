@@ -3,7 +3,7 @@
 httpx's default transport reads a body 64 KiB at a time through httpcore and h11, several Python frames and
 two copies per read: landing a results body of a few hundred MB spent more CPU there than in checking the
 lines. ``http.client`` reads through a C ``BufferedReader`` and, in a chunked body, parses only the chunk
-headers in Python; the same body costs about a quarter of the CPU (``bench/bench_results.py``).
+headers in Python: reading and dropping a 234 MB body took 0.03-0.04 s of CPU this way against 0.12-0.17 s.
 
 It is an ``httpx.BaseTransport``, so everything above it (headers, status, content decoding, the stream
 API) is httpx's own. One connection per request, closed with the response: it serves long reads, not many
