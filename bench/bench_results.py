@@ -229,7 +229,8 @@ def print_table(results: list[tuple[str, str, str, dict[str, Any]]], repeat: int
         base = speed.get((case, dest, BASELINE[dest]))
         sdk = speed.get((case, "file", "sdk"))
         vs_base = f"{mbps / base:.2f}x" if base else "-"
-        vs_sdk = f"{mbps / sdk:.1f}x" if sdk and method == "land_results" else "-"
+        # The SDK path writes files only: an s3 landing is not set against it.
+        vs_sdk = f"{mbps / sdk:.1f}x" if sdk and method == "land_results" and dest == "file" else "-"
         growth = "-" if r["rss_growth_mb"] is None else f"{r['rss_growth_mb']:.0f}"
         print(
             f"{case:<15} {dest:<4} {method:<13} {r['bytes'] / 1e6:>6.0f} {r['seconds']:>6.2f} {mbps:>6.0f} "
