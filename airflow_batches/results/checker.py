@@ -15,10 +15,12 @@ boolean token count), so what passes and what each error says do not depend on t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import msgspec
 
+from airflow_batches.api.jsonl import Line
 from airflow_batches.api.models import RESULT_TYPES, ResultType
 from airflow_batches.cost.usage_cost import USAGE_FIELDS
 from airflow_batches.errors import ResultsCheckError, ResultsCountMismatchError
@@ -72,27 +74,28 @@ class _Line(msgspec.Struct, gc=False):
 
 
 _decode = msgspec.json.Decoder(_Line).decode
+# A string msgspec decodes (custom_id, model) that is not UTF-8 raises UnicodeDecodeError, not DecodeError.
+_REFUSED = (msgspec.DecodeError, UnicodeDecodeError)
 
 
-def _decode_leading(lines: list[bytes]) -> list[_Line]:
+def _decode_leading(lines: Sequence[Line], all_ascii: bool) -> list[_Line]:
     """``lines`` decoded, up to the first that the fast decoder refuses or that is not UTF-8."""
     try:
         items = list(map(_decode, lines))
-    except msgspec.DecodeError:
+    except _REFUSED:
         items = []
         for line in lines:
             try:
                 items.append(_decode(line))
-            except msgspec.DecodeError:
+            except _REFUSED:
                 break
     # msgspec does not check the UTF-8 of the strings it skips.
-    if not all(map(bytes.isascii, lines)):
+    if not all_ascii:
         for index, line in enumerate(lines[: len(items)]):
-            if not line.isascii():
-                try:
-                    line.decode()
-                except UnicodeDecodeError:
-                    return items[:index]
+            try:
+                str(line, "utf-8")
+            except UnicodeDecodeError:
+                return items[:index]
     return items
 
 
@@ -122,16 +125,20 @@ class ResultChecker:
                 totals[name] += value
         return totals
 
-    def check(self, line: bytes) -> str:
+    def check(self, line: Line) -> str:
         """Check one line (with or without its newline) and return its result type."""
         return self.check_lines([line])[0]
 
-    def check_lines(self, lines: list[bytes]) -> list[str]:
-        """Check ``lines`` (each with or without its newline), the stream's next ones; their result types."""
+    def check_lines(self, lines: Sequence[Line], *, all_ascii: bool = False) -> list[str]:
+        """Check ``lines`` (each with or without its newline), the stream's next ones; their result types.
+
+        ``all_ascii``: the caller knows every line is ASCII (:meth:`LineChunk.is_ascii`, one check per chunk),
+        so no line needs its own UTF-8 check.
+        """
         types: list[str] = []
         done = 0
         while done < len(lines):
-            done += self._check_decoded(_decode_leading(lines[done:] if done else lines), types)
+            done += self._check_decoded(_decode_leading(lines[done:] if done else lines, all_ascii), types)
             if done < len(lines):
                 # Refused by the fast decoder, or a duplicate: the plain check decides, and words the error.
                 types.append(self._check_plain(lines[done]))
@@ -172,8 +179,9 @@ class ResultChecker:
             self.last_custom_id = items[accepted - 1].custom_id
         return accepted
 
-    def _check_plain(self, line: bytes) -> str:
+    def _check_plain(self, view: Line) -> str:
         self.lines += 1
+        line = bytes(view)
         try:
             obj = _loads(line)
             custom_id = obj["custom_id"]

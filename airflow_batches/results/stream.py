@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import aclosing, closing
 from typing import Protocol
 
-from airflow_batches.api.jsonl import LineChunk
+from airflow_batches.api.jsonl import Line, LineChunk
 from airflow_batches.api.models import MessageBatch
 from airflow_batches.hooks.sync_runner import PrivateLoop
 from airflow_batches.results.checker import ResultChecker
@@ -68,22 +68,23 @@ class ResultsReceiver:
     def feed(self, chunk: LineChunk) -> None:
         lines = chunk.lines
         size = len(chunk.data)
+        all_ascii = chunk.is_ascii()
         # Checked and reported in groups of about block_bytes even when a transport hands over a whole
         # body at once (an in-memory one), so progress stays regular.
         step = max(1, len(lines) if size <= self._block_bytes else len(lines) * self._block_bytes // size)
         for start in range(0, len(lines), step):
             group = lines if step >= len(lines) else lines[start : start + step]
             if self._single is not None:
-                self._check_lines(group)
+                self._check_lines(group, all_ascii=all_ascii)
             else:
-                self._split(group)
+                self._split(group, all_ascii)
             self._on_progress(len(group), sum(map(len, group)) + len(group))
         if self._single is not None:
             self._queue(None, chunk.data, len(lines))
 
-    def _split(self, lines: list[bytes]) -> None:
-        groups: dict[str, list[bytes]] = {}
-        for line, result_type in zip(lines, self._check_lines(lines), strict=True):
+    def _split(self, lines: list[Line], all_ascii: bool) -> None:
+        groups: dict[str, list[Line]] = {}
+        for line, result_type in zip(lines, self._check_lines(lines, all_ascii=all_ascii), strict=True):
             group = groups.get(result_type)
             if group is None:
                 groups[result_type] = [line]

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from airflow_batches.api import ResultsStreamError
-from airflow_batches.api.jsonl import aiter_lines_exact
+from airflow_batches.api.jsonl import LineChunk, LineSplitter, aiter_lines_exact
 
 
 async def chunked(data: bytes, sizes: list[int]) -> AsyncIterator[bytes]:
@@ -61,3 +61,30 @@ async def test_a_blank_line_is_an_error(blank: bytes) -> None:
 
 async def test_empty_body_gives_no_lines() -> None:
     assert await lines_of(b"", []) == []
+
+
+def test_lines_whole_in_a_chunk_are_views_of_it_and_a_joined_line_is_bytes() -> None:
+    splitter = LineSplitter()
+    first = splitter.feed(b'{"a":1}\n{"b":')
+    second = splitter.feed(b'2}\n{"c":3}\n')
+    assert [bytes(line) for line in first + second] == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
+    assert [type(line) for line in first + second] == [memoryview, bytes, memoryview]
+    assert splitter.lines == 3
+
+
+@pytest.mark.parametrize("sizes", [[1] * 40, [12, 1, 1, 30], [14, 100]])
+async def test_a_blank_line_is_an_error_whatever_the_chunking(sizes: list[int]) -> None:
+    with pytest.raises(ResultsStreamError, match="line 2 is blank") as info:
+        await lines_of(b'{"custom_id":"a"}\n  \n{}\n', sizes)
+    assert info.value.line == 2
+
+
+def test_a_chunk_is_ascii_only_if_the_start_of_its_first_line_was_too() -> None:
+    splitter = LineSplitter()
+    head = b'{"t":"\xc3\xa9'  # a line that starts in this chunk, non-ASCII, and ends in the next
+    assert LineChunk(head, splitter.feed(head)).is_ascii() is False
+    tail = b'"}\n{"t":"plain"}\n'
+    assert tail.isascii()
+    assert LineChunk(tail, splitter.feed(tail)).is_ascii() is False
+    more = b'{"t":"ascii"}\n'
+    assert LineChunk(more, splitter.feed(more)).is_ascii() is True

@@ -194,11 +194,12 @@ def test_check_lines_checks_a_chunk_as_line_by_line_checks_would() -> None:
     [
         (result_line("b"), "custom_id 'b' appears twice"),
         (b'{"custom_id":"x","result":{"type":"canceled","t":"\xff"}}', "is not a valid result"),
+        (b'{"custom_id":"x\xff","result":{"type":"canceled"}}', "is not a valid result"),
         (b'{"custom_id":"x","result":{"type":"unknown"}}', "unknown result type"),
         (b'{"custom_id":"","result":{"type":"canceled"}}', "custom_id is not a non-empty string"),
         (b'{"custom_id":"x","result":{"type":"succeeded","message":{}}}', "without result.message.usage"),
     ],
-    ids=["duplicate", "not-utf8", "unknown-type", "empty-id", "no-usage"],
+    ids=["duplicate", "not-utf8", "not-utf8-id", "unknown-type", "empty-id", "no-usage"],
 )
 def test_check_lines_finds_a_bad_line_inside_a_group_on_its_own_line(bad: bytes, why: str) -> None:
     checker = ResultChecker("msgbatch_g")
@@ -308,3 +309,30 @@ def test_write_behind_holds_at_most_depth_writes() -> None:
         blocked.join(5)
         assert not blocked.is_alive()
         writer.drain()
+
+
+@pytest.mark.parametrize("after", [-40, 1, 10], ids=["before-the-bad-byte", "just-after-it", "near-the-end"])
+def test_receiver_refuses_bad_utf8_that_arrived_in_an_earlier_chunk(tmp_path: Path, after: int) -> None:
+    # In a field the fast decoder skips: only the UTF-8 check of the line can find it.
+    bad = b'{"custom_id":"x","result":{"type":"canceled","t":"\xff"}}\n'
+    body = bad + result_line("y")
+    cut = bad.index(b"\xff") + after
+    receiver, _, _, writer, _ = receiver_for(tmp_path, [None])
+    splitter = LineSplitter()
+    with writer, pytest.raises(ResultsCheckError, match="results line 1 is not a valid result"):
+        for data in (body[:cut], body[cut:]):
+            receiver.feed(LineChunk(data, splitter.feed(data)))
+
+
+def test_receiver_keeps_valid_utf8_lines_byte_exact(tmp_path: Path) -> None:
+    lines = [result_line(f"r{i}", text="é €" * i) for i in range(10)]
+    body = b"".join(lines)
+    receiver, objects, checker, writer, _ = receiver_for(tmp_path, [None])
+    splitter = LineSplitter()
+    with writer:
+        for start in range(0, len(body), 64):
+            data = body[start : start + 64]
+            receiver.feed(LineChunk(data, splitter.feed(data)))
+        receiver.finish()
+    objects[None].commit()
+    assert (tmp_path / "all.jsonl").read_bytes() == body and checker.lines == 10
