@@ -193,13 +193,22 @@ def test_check_lines_checks_a_chunk_as_line_by_line_checks_would() -> None:
     ("bad", "why"),
     [
         (result_line("b"), "custom_id 'b' appears twice"),
+        (result_line("a"), "custom_id 'a' appears twice"),
         (b'{"custom_id":"x","result":{"type":"canceled","t":"\xff"}}', "is not a valid result"),
         (b'{"custom_id":"x\xff","result":{"type":"canceled"}}', "is not a valid result"),
         (b'{"custom_id":"x","result":{"type":"unknown"}}', "unknown result type"),
         (b'{"custom_id":"","result":{"type":"canceled"}}', "custom_id is not a non-empty string"),
         (b'{"custom_id":"x","result":{"type":"succeeded","message":{}}}', "without result.message.usage"),
     ],
-    ids=["duplicate", "not-utf8", "not-utf8-id", "unknown-type", "empty-id", "no-usage"],
+    ids=[
+        "duplicate",
+        "duplicate-of-an-earlier-group",
+        "not-utf8",
+        "not-utf8-id",
+        "unknown-type",
+        "empty-id",
+        "no-usage",
+    ],
 )
 def test_check_lines_finds_a_bad_line_inside_a_group_on_its_own_line(bad: bytes, why: str) -> None:
     checker = ResultChecker("msgbatch_g")
