@@ -103,6 +103,11 @@ def _decode_leading(lines: Sequence[Line], all_ascii: bool) -> list[_Line]:
 _CUSTOM_ID = operator.attrgetter("custom_id")
 
 
+def _add_to(sums: list[int], *tokens: int) -> None:
+    for index, value in enumerate(tokens):
+        sums[index] += value
+
+
 def _first_duplicate(ids: list[str], seen: set[str]) -> int:
     """The index of the first id in ``ids`` that is in ``seen`` or earlier in ``ids``."""
     earlier: set[str] = set()
@@ -122,7 +127,7 @@ class ResultChecker:
         self.last_custom_id = ""  # of the line checked last (the merged landing matches rounds by it)
         self.counts: dict[str, int] = dict.fromkeys(RESULT_TYPES, 0)
         # Per ``message.model`` (for the cost at each model's price), the token sums in the order of
-        # USAGE_FIELDS: a list of four ints is the cheapest thing to add to once per line.
+        # USAGE_FIELDS, added to once per run of lines with the same model.
         self._tokens: dict[str, list[int]] = {}
         # One string per request: 100k ids of up to 64 chars is a few MB, bounded by the batch size limit.
         self._seen: set[str] = set()
@@ -150,21 +155,31 @@ class ResultChecker:
         so no line needs its own UTF-8 check.
         """
         types: list[str] = []
+        self._check(lines, all_ascii, types)
+        return types
+
+    def count_lines(self, lines: Sequence[Line], *, all_ascii: bool = False) -> None:
+        """:meth:`check_lines` without the list of result types, for a caller that only needs the counts."""
+        self._check(lines, all_ascii, None)
+
+    def _check(self, lines: Sequence[Line], all_ascii: bool, types: list[str] | None) -> None:
         done = 0
         while done < len(lines):
             done += self._check_decoded(_decode_leading(lines[done:] if done else lines, all_ascii), types)
             if done < len(lines):
                 # Refused by the fast decoder, or a duplicate: the plain check decides, and words the error.
-                types.append(self._check_plain(lines[done]))
+                result_type = self._check_plain(lines[done])
+                if types is not None:
+                    types.append(result_type)
                 done += 1
-        return types
 
-    def _check_decoded(self, items: list[_Line], types: list[str]) -> int:
+    def _check_decoded(self, items: list[_Line], types: list[str] | None) -> int:
         """Check and count decoded lines up to the first duplicate; how many were accepted.
 
-        Per line this is most of the landing thread's work, hence everything in local names. The ids are
-        looked up in ``seen`` by set operations on the whole group: ``seen`` outgrows the CPU caches, and
-        a loop in C waits for several of its lookups at once where a Python loop waits for each.
+        Per line this is most of the landing thread's work, so the loop is kept to the fewest operations:
+        the ids are looked up in ``seen`` by set operations on the whole group (``seen`` outgrows the CPU
+        caches, and a loop in C waits for several lookups at once where a Python loop waits for each), and
+        the tokens of a run of lines with the same model are added up in local names, then to its sums.
         """
         seen = self._seen
         ids = list(map(_CUSTOM_ID, items))
@@ -173,24 +188,34 @@ class ResultChecker:
             del items[_first_duplicate(ids, seen) :]
             fresh = set(ids[: len(items)])
         seen |= fresh
-        found = types.append
-        counts, tokens, names = self.counts, self._tokens, _TYPE_NAMES
+        counts, names = self.counts, _TYPE_NAMES
+        succeeded = 0
+        model: str | None = None
+        sums: list[int] = []
+        inputs = outputs = cache_writes = cache_reads = 0
         for item in items:
             result = item.result
-            if isinstance(result, _Succeeded):
-                message = result.message
-                usage = message.usage
-                model = message.model or "unknown"
-                sums = tokens.get(model)
-                if sums is None:
-                    sums = tokens[model] = [0, 0, 0, 0]
-                sums[0] += usage.input_tokens or 0
-                sums[1] += usage.output_tokens or 0
-                sums[2] += usage.cache_creation_input_tokens or 0
-                sums[3] += usage.cache_read_input_tokens or 0
-            name = names[result.__class__]
-            counts[name] += 1
-            found(name)
+            if result.__class__ is not _Succeeded:
+                counts[names[result.__class__]] += 1
+                continue
+            succeeded += 1
+            message = result.message
+            if message.model != model or not sums:
+                if sums:
+                    _add_to(sums, inputs, outputs, cache_writes, cache_reads)
+                inputs = outputs = cache_writes = cache_reads = 0
+                model = message.model
+                sums = self._tokens.setdefault(model or "unknown", [0, 0, 0, 0])
+            usage = message.usage
+            inputs += usage.input_tokens or 0
+            outputs += usage.output_tokens or 0
+            cache_writes += usage.cache_creation_input_tokens or 0
+            cache_reads += usage.cache_read_input_tokens or 0
+        if sums:
+            _add_to(sums, inputs, outputs, cache_writes, cache_reads)
+        counts["succeeded"] += succeeded
+        if types is not None:
+            types.extend([names[item.result.__class__] for item in items])
         if items:
             self.lines += len(items)
             self.last_custom_id = items[-1].custom_id

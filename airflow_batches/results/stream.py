@@ -57,6 +57,7 @@ class ResultsReceiver:
         on_progress: Callable[[int, int], None],
     ) -> None:
         self._check_lines = checker.check_lines
+        self._count_lines = checker.count_lines
         self._single = objects.get(None)
         self._objects = objects
         self._writer = writer
@@ -75,7 +76,7 @@ class ResultsReceiver:
         for start in range(0, len(lines), step):
             group = lines if step >= len(lines) else lines[start : start + step]
             if self._single is not None:
-                self._check_lines(group, all_ascii=all_ascii)
+                self._count_lines(group, all_ascii=all_ascii)
             else:
                 self._split(group, all_ascii)
             self._on_progress(len(group), sum(map(len, group)) + len(group))

@@ -345,3 +345,26 @@ def test_receiver_keeps_valid_utf8_lines_byte_exact(tmp_path: Path) -> None:
         receiver.finish()
     objects[None].commit()
     assert (tmp_path / "all.jsonl").read_bytes() == body and checker.lines == 10
+
+
+def test_a_group_with_models_in_turn_adds_each_line_to_its_own_model() -> None:
+    def line(number: int, model: str | None) -> bytes:
+        usage = {"input_tokens": number, "output_tokens": 10 * number, "cache_read_input_tokens": None}
+        message = {"model": model, "usage": usage, "content": []}
+        return json.dumps(
+            {"custom_id": f"m{number}", "result": {"type": "succeeded", "message": message}}
+        ).encode()
+
+    models = ["a", "a", "b", None, "a", "", "b", "b"]
+    lines = [line(number, model) for number, model in enumerate(models, 1)]
+    lines.insert(3, result_line("e", "errored"))
+    one_by_one = ResultChecker("msgbatch_m")
+    for each in lines:
+        one_by_one.check(each)
+    together = ResultChecker("msgbatch_m")
+    together.count_lines(lines)
+
+    assert together.usage_by_model == one_by_one.usage_by_model
+    assert together.usage_by_model["a"]["input_tokens"] == 1 + 2 + 5
+    assert together.usage_by_model["unknown"]["output_tokens"] == 40 + 60  # no model and an empty one
+    assert together.counts == one_by_one.counts == {"succeeded": 8, "errored": 1, "canceled": 0, "expired": 0}
