@@ -3,8 +3,9 @@
 Prints one table: for each case and destination, each method's median over ``--repeat`` runs (MB/s, the
 ratio against the baseline of that destination, the ratio against the official SDK, and the growth of
 resident memory during the run, the kernel's high-water mark); no assertions. Every run is a fresh process
-whose imports, connection lookup and client setup happen before the clock starts. The methods take turns
-run by run, so load from other processes falls on all of them alike.
+whose imports, connection lookup and client setup happen before the clock starts, and each starts after an
+``os.sync()``, so the kernel's writeback of an earlier run's file does not fall into its time. The methods
+take turns run by run, so load from other processes falls on all of them alike.
 
 Cases (``--cases``): ``big`` is 20,000 results lines of about 10 KB (207 MB), ``small`` 200,000 lines of
 about 1 KB (two batches of 100,000, the API's limit). Both are served by the emulator on loopback, which
@@ -134,6 +135,7 @@ def worker(method: str, spec_json: str) -> dict[str, Any]:
 def curl(batch_ids: list[str], base_url: str, api_key: str, out_dir: str) -> dict[str, Any]:
     """``curl -o`` of each batch's results, one after the other (the same requests the landing makes);
     ``out_dir`` ``os.devnull`` reads and drops them."""
+    os.sync()  # the writeback of what earlier runs wrote is not this run's to pay
     size = 0
     start = time.perf_counter()
     for batch_id in batch_ids:
@@ -151,6 +153,7 @@ def curl(batch_ids: list[str], base_url: str, api_key: str, out_dir: str) -> dic
 
 
 def in_process(method: str, spec: dict[str, Any]) -> dict[str, Any]:
+    os.sync()  # the writeback of what earlier runs wrote is not this run's to pay
     done = subprocess.run(
         [sys.executable, __file__, "--worker", method, json.dumps(spec)],
         capture_output=True,
