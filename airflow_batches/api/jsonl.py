@@ -56,21 +56,18 @@ class LineSplitter:
             if chunk:
                 self._pending.append(chunk)
             return []
-        view = memoryview(chunk)
         lines: list[Line] = []
-        append = lines.append
-        first: Line
-        if self._pending:
+        start = 0
+        if self._pending:  # its first line began in an earlier chunk: the one copy, of that line alone
             self._pending.append(chunk[:end])
-            first = b"".join(self._pending)
+            head = b"".join(self._pending)
             self._pending.clear()
-        else:
-            first = view[:end]
+            if head[0] <= 32 and not head.strip():
+                raise self._blank(0)
+            lines.append(head)
+            start = end + 1
         # A blank line is empty or starts with a byte <= 0x20; the lines of a results stream start with "{".
-        if not first or (first[0] <= 32 and not bytes(first).strip()):
-            raise self._blank(0)
-        append(first)
-        start = end + 1
+        append, view = lines.append, memoryview(chunk)
         while (end := find(b"\n", start)) >= 0:
             if chunk[start] <= 32 and not chunk[start:end].strip():
                 raise self._blank(len(lines))
