@@ -101,6 +101,7 @@ def _decode_leading(lines: Sequence[Line], all_ascii: bool) -> list[_Line]:
 
 
 _CUSTOM_ID = operator.attrgetter("custom_id")
+_NO_RUN = object()
 
 
 def _add_to(sums: list[int], *tokens: int) -> None:
@@ -190,8 +191,9 @@ class ResultChecker:
         seen |= fresh
         counts, names = self.counts, _TYPE_NAMES
         succeeded = 0
-        model: str | None = None
-        sums: list[int] = []
+        # The run before the first line: no model equals the sentinel, and its zero sums go nowhere.
+        model: object = _NO_RUN
+        sums = [0, 0, 0, 0]
         inputs = outputs = cache_writes = cache_reads = 0
         for item in items:
             result = item.result
@@ -200,19 +202,17 @@ class ResultChecker:
                 continue
             succeeded += 1
             message = result.message
-            if message.model != model or not sums:
-                if sums:
-                    _add_to(sums, inputs, outputs, cache_writes, cache_reads)
+            if message.model != model:
+                _add_to(sums, inputs, outputs, cache_writes, cache_reads)
                 inputs = outputs = cache_writes = cache_reads = 0
                 model = message.model
-                sums = self._tokens.setdefault(model or "unknown", [0, 0, 0, 0])
+                sums = self._sums(message.model)
             usage = message.usage
             inputs += usage.input_tokens or 0
             outputs += usage.output_tokens or 0
             cache_writes += usage.cache_creation_input_tokens or 0
             cache_reads += usage.cache_read_input_tokens or 0
-        if sums:
-            _add_to(sums, inputs, outputs, cache_writes, cache_reads)
+        _add_to(sums, inputs, outputs, cache_writes, cache_reads)
         counts["succeeded"] += succeeded
         if types is not None:
             types.extend([names[item.result.__class__] for item in items])
@@ -220,6 +220,10 @@ class ResultChecker:
             self.lines += len(items)
             self.last_custom_id = items[-1].custom_id
         return len(items)
+
+    def _sums(self, model: str | None) -> list[int]:
+        """The token sums of ``model`` (no model, or an empty one, is ``"unknown"``)."""
+        return self._tokens.setdefault(model or "unknown", [0, 0, 0, 0])
 
     def _check_plain(self, view: Line) -> str:
         self.lines += 1
@@ -257,10 +261,7 @@ class ResultChecker:
             usage = result["message"]["usage"]
         except (KeyError, TypeError):
             raise self._bad_line(None, "a succeeded result without result.message.usage") from None
-        model = str(result["message"].get("model") or "unknown")
-        sums = self._tokens.get(model)
-        if sums is None:
-            sums = self._tokens[model] = [0, 0, 0, 0]
+        sums = self._sums(str(result["message"].get("model") or ""))
         for index, field in enumerate(USAGE_FIELDS):
             value = usage.get(field)
             if isinstance(value, int):
