@@ -90,9 +90,11 @@ def _decode_leading(lines: Sequence[Line], all_ascii: bool) -> list[_Line]:
                 items.append(_decode(line))
             except _REFUSED:
                 break
-    # msgspec does not check the UTF-8 of the strings it skips.
+    # msgspec does not check the UTF-8 of the strings it skips. ASCII is UTF-8, and bytes tell it cheaply.
     if not all_ascii:
         for index, line in enumerate(lines[: len(items)]):
+            if isinstance(line, bytes) and line.isascii():
+                continue
             try:
                 str(line, "utf-8")
             except UnicodeDecodeError:
@@ -145,9 +147,9 @@ class ResultChecker:
                 totals[name] += value
         return totals
 
-    def check(self, line: Line) -> str:
+    def check(self, line: Line, *, all_ascii: bool = False) -> str:
         """Check one line (with or without its newline) and return its result type."""
-        return self.check_lines([line])[0]
+        return self.check_lines([line], all_ascii=all_ascii)[0]
 
     def check_lines(self, lines: Sequence[Line], *, all_ascii: bool = False) -> list[str]:
         """Check ``lines`` (each with or without its newline), the stream's next ones; their result types.

@@ -289,8 +289,9 @@ def _read_batch(
     try:
 
         def consume(chunk: LineChunk) -> None:
+            all_ascii = chunk.is_ascii()
             for line in chunk.lines:
-                result_type = checker.check(line)
+                result_type = checker.check(line, all_ascii=all_ascii)
                 custom_id = checker.last_custom_id
                 later = final_round.get(custom_id)
                 if later is not None:

@@ -13,6 +13,7 @@ import pytest
 from results_helpers import BAD_LANDING_ARGUMENTS, FakeAPI, make_lines, result_line
 
 from airflow_batches.api.errors import BatchNotEndedError, ResultsArchivedError, ResultsStreamError
+from airflow_batches.batch_ref import new_group
 from airflow_batches.errors import (
     DestinationExistsError,
     DestinationWriteError,
@@ -20,6 +21,7 @@ from airflow_batches.errors import (
     ResultsCountMismatchError,
     ResultsWaitTimeoutError,
 )
+from airflow_batches.operators.resubmit import first_round
 from airflow_batches.results import land_results
 
 FAST = {"retry_backoff": 0.0, "poll_interval": 0.01}
@@ -384,3 +386,15 @@ def test_bad_arguments_are_named_before_any_request(
 async def test_refuses_to_run_inside_an_event_loop(api: FakeAPI, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match=r"asyncio\.to_thread"):
         land_results(api, "msgbatch_x", f"file://{tmp_path}")
+
+
+def test_a_merged_landing_refuses_a_line_that_is_not_utf8(api: FakeAPI, tmp_path: Path) -> None:
+    bad = b'{"custom_id": "u-1", "result": {"type": "canceled", "note": "\xff"}}\n'
+    api.add(
+        "msgbatch_u", [result_line("u-0"), bad, result_line("u-2")], counts={"succeeded": 2, "canceled": 1}
+    )
+    group = first_round(new_group(["msgbatch_u"], [3], "f" * 64))
+
+    with pytest.raises(ResultsCheckError, match="results line 2 is not a valid result"):
+        land_results(api, group, f"file://{tmp_path}", **FAST)
+    assert files_under(tmp_path) == []
