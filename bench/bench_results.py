@@ -135,7 +135,7 @@ def worker(method: str, spec_json: str) -> dict[str, Any]:
 def curl(batch_ids: list[str], base_url: str, api_key: str, out_dir: str) -> dict[str, Any]:
     """``curl -o`` of each batch's results, one after the other (the same requests the landing makes);
     ``out_dir`` ``os.devnull`` reads and drops them."""
-    os.sync()  # the writeback of what earlier runs wrote is not this run's to pay
+    _sync()
     size = 0
     start = time.perf_counter()
     for batch_id in batch_ids:
@@ -152,8 +152,12 @@ def curl(batch_ids: list[str], base_url: str, api_key: str, out_dir: str) -> dic
     return {"seconds": time.perf_counter() - start, "bytes": size, "rss_growth_mb": None}
 
 
+def _sync() -> None:
+    os.sync()  # the writeback of what earlier runs wrote is not the next run's to pay
+
+
 def in_process(method: str, spec: dict[str, Any]) -> dict[str, Any]:
-    os.sync()  # the writeback of what earlier runs wrote is not this run's to pay
+    _sync()
     done = subprocess.run(
         [sys.executable, __file__, "--worker", method, json.dumps(spec)],
         capture_output=True,

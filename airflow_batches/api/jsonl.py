@@ -13,12 +13,17 @@ from typing import NamedTuple, TypeAlias
 
 from .errors import ResultsStreamError
 
-__all__ = ["Line", "LineChunk", "LineSplitter", "aiter_lines_exact"]
+__all__ = ["Line", "LineChunk", "LineSplitter", "aiter_lines_exact", "size_of_lines"]
 
 Line: TypeAlias = bytes | memoryview
 """One line of a body without its ``b"\\n"``: a view into the chunk it came in when it lies whole in that
 chunk (no copy), else the bytes its pieces were joined into. msgspec, ``bytes.join``, ``str(line, "utf-8")``
 and file writes take either; ``bytes(line)`` copies it where bytes are needed."""
+
+
+def size_of_lines(lines: list[Line]) -> int:
+    """The bytes ``lines`` held in the body, newlines included."""
+    return sum(map(len, lines)) + len(lines)
 
 
 class LineChunk(NamedTuple):

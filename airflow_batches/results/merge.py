@@ -28,7 +28,7 @@ from typing import IO, Any, Unpack
 
 from airflow.sdk import ObjectStoragePath
 
-from airflow_batches.api.jsonl import LineChunk
+from airflow_batches.api.jsonl import LineChunk, size_of_lines
 from airflow_batches.api.models import RESULT_TYPES, MessageBatch
 from airflow_batches.batch_ref import BatchGroup, BatchRef, ResultCounts, RoundRecord, group_in
 from airflow_batches.cost.prices import PriceTable, validate_prices
@@ -317,7 +317,7 @@ def _read_batch(
                 spool.write(b"\n")
                 state.kept.append(custom_id)
                 state.kept_types[result_type] += 1
-            run.progress.add(len(chunk.lines), sum(map(len, chunk.lines)) + len(chunk.lines), label)
+            run.progress.add(len(chunk.lines), size_of_lines(chunk.lines), label)
 
         for_each_chunk(run.loop, run.service, batch, consume)
         checker.verify_counts(expected)

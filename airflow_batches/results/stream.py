@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, Callable, Generator
 from contextlib import aclosing, closing
 from typing import Protocol
 
-from airflow_batches.api.jsonl import Line, LineChunk
+from airflow_batches.api.jsonl import Line, LineChunk, size_of_lines
 from airflow_batches.api.models import MessageBatch
 from airflow_batches.hooks.sync_runner import PrivateLoop
 from airflow_batches.results.checker import ResultChecker
@@ -79,7 +79,7 @@ class ResultsReceiver:
                 self._count_lines(group, all_ascii=all_ascii)
             else:
                 self._split(group, all_ascii)
-            self._on_progress(len(group), sum(map(len, group)) + len(group))
+            self._on_progress(len(group), size_of_lines(group))
         if self._single is not None:
             self._queue(None, chunk.data, len(lines))
 

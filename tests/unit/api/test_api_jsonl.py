@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from airflow_batches.api import ResultsStreamError
-from airflow_batches.api.jsonl import LineChunk, LineSplitter, aiter_lines_exact
+from airflow_batches.api.jsonl import LineChunk, LineSplitter, aiter_lines_exact, size_of_lines
 
 
 async def chunked(data: bytes, sizes: list[int]) -> AsyncIterator[bytes]:
@@ -70,6 +70,16 @@ def test_lines_whole_in_a_chunk_are_views_of_it_and_a_joined_line_is_bytes() -> 
     assert [bytes(line) for line in first + second] == [b'{"a":1}', b'{"b":2}', b'{"c":3}']
     assert [type(line) for line in first + second] == [memoryview, bytes, memoryview]
     assert splitter.lines == 3
+
+
+@pytest.mark.parametrize("sizes", [[5, 9, 100], [1] * 30, [30]])
+def test_the_sizes_of_the_lines_fed_add_up_to_the_body(sizes: list[int]) -> None:
+    body = b'{"a":1}\n{"bb":22}\n{"c":3}\n'
+    splitter, start, total = LineSplitter(), 0, 0
+    for size in sizes:
+        total += size_of_lines(splitter.feed(body[start : start + size]))
+        start += size
+    assert total == len(body)
 
 
 @pytest.mark.parametrize("sizes", [[1] * 40, [12, 1, 1, 30], [14, 100]])
