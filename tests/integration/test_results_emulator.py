@@ -34,6 +34,9 @@ def test_big_results_land_byte_exact_in_bounded_memory(
     batch_id = ended_batch(hook, "big", 600, text_bytes=100_000)
     reference_sha, reference_size = raw_results_sha256(results_emulator, batch_id)
     assert reference_size > 50_000_000
+    # A first landing imports modules, whose memory would count as the landing's if traced: whether it does
+    # would depend on which tests ran before.
+    hook.land_results(ended_batch(hook, "warm", 2), f"file://{tmp_path}/warm/")
 
     tracemalloc.start()
     try:
@@ -49,8 +52,9 @@ def test_big_results_land_byte_exact_in_bounded_memory(
     assert manifest["lines"] == 600
     assert manifest["counts"] == {"succeeded": 600, "errored": 0, "canceled": 0, "expired": 0}
     assert manifest["usage"]["output_tokens"] > 600 * 100_000 // 4 - 1
-    # Streaming: a few 1 MB chunks in flight, nothing close to the 60 MB of results.
-    assert peak < 20_000_000, f"peak traced memory {peak:,} bytes while landing {reference_size:,} bytes"
+    # Streaming: about 1 MB being read and checked, up to 4 blocks of 1 MB waiting for the writer and one
+    # being joined (about 7 MB measured), nothing close to the 60 MB of results.
+    assert peak < 12_000_000, f"peak traced memory {peak:,} bytes while landing {reference_size:,} bytes"
 
 
 def test_cut_stream_is_fetched_again_and_lands_byte_identical(
