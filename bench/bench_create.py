@@ -35,7 +35,7 @@ def write_input(path: Path, count: int, request_bytes: int) -> int:
     filler = "lorem ipsum dolor sit amet " * (request_bytes // 27 + 1)
     with path.open("w", encoding="utf-8") as out:
         for i in range(count):
-            request = {
+            request: dict[str, Any] = {
                 "custom_id": f"req-{i:06d}",
                 "params": {
                     "model": "claude-emulated",

@@ -263,7 +263,7 @@ def main() -> None:
     from s3 import aws_connection, run_moto_s3
 
     destinations = args.destinations.split(",")
-    results = []
+    results: list[tuple[str, str, str, dict[str, Any]]] = []
     with contextlib.ExitStack() as stack:
         emulator = stack.enter_context(run_emulator(processing_seconds=0))
         os.environ["AIRFLOW_CONN_ANTHROPIC_DEFAULT"] = json.dumps(

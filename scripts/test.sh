@@ -69,8 +69,9 @@ check() { "$@" || status=$?; }
 echo "== ruff"
 check .venv/bin/ruff check airflow_batches tests example_dags bench scripts
 check .venv/bin/ruff format --check airflow_batches tests example_dags bench scripts
-echo "== mypy (strict, public package)"
+echo "== mypy (strict, public package; and the benchmarks)"
 check .venv/bin/mypy airflow_batches
+check .venv/bin/mypy bench
 echo "== pytest on Airflow $(.venv/bin/python -c 'import airflow; print(airflow.__version__)')"
 check pytest_to "$logs/3.3.log" .venv/bin/python -m pytest -p no:cacheprovider "$@"
 summary=("Airflow 3.3: $(verdict "$logs/3.3.log")")
