@@ -36,8 +36,13 @@ class LineChunk(NamedTuple):
     their ``b"\\n"``."""
 
     def is_ascii(self) -> bool:
-        """Whether every line is ASCII, hence UTF-8 (``data`` holds all but the first line's start)."""
-        return self.data.isascii() and (not self.lines or bytes(self.lines[0]).isascii())
+        """Whether every line is ASCII, hence UTF-8.
+
+        ``data`` holds every line but the start of a first line joined from earlier chunks, and only such a
+        line is ``bytes`` (the others are views into ``data``, whose bytes ``data.isascii()`` has seen).
+        """
+        first = self.lines[0] if self.lines else b""
+        return self.data.isascii() and (not isinstance(first, bytes) or first.isascii())
 
 
 class LineSplitter:
