@@ -13,7 +13,7 @@ from typing import NamedTuple, TypeAlias
 
 from .errors import ResultsStreamError
 
-__all__ = ["Line", "LineChunk", "LineSplitter", "aiter_lines_exact", "size_of_lines"]
+__all__ = ["Line", "LineChunk", "LineSplitter", "aiter_lines_exact", "size_of_lines", "valid_utf8"]
 
 Line: TypeAlias = bytes | memoryview
 """One line of a body without its ``b"\\n"``: a view into the chunk it came in when it lies whole in that
@@ -35,14 +35,35 @@ class LineChunk(NamedTuple):
     """The lines that end in this chunk, whole (joined with their start from earlier chunks), without
     their ``b"\\n"``."""
 
-    def is_ascii(self) -> bool:
-        """Whether every line is ASCII, hence UTF-8.
+    def is_utf8(self) -> bool:
+        """Whether every line is UTF-8, found with one check of the chunk rather than one per line.
 
-        ``data`` holds every line but the start of a first line joined from earlier chunks, and only such a
-        line is ``bytes`` (the others are views into ``data``, whose bytes ``data.isascii()`` has seen).
+        ``data`` holds every line but the start of a first line joined from earlier chunks (only such a line
+        is ``bytes``; the others are views into ``data``). ASCII is UTF-8 and ``isascii`` is cheap; otherwise
+        the part of ``data`` that holds whole lines is decoded once: the bytes of a character of more than
+        one byte are all above 0x7f, so none is a newline, and that part is UTF-8 exactly when each of its
+        lines is. ``False`` says only that some line is not: the checker then finds which.
         """
-        first = self.lines[0] if self.lines else b""
-        return self.data.isascii() and (not isinstance(first, bytes) or first.isascii())
+        lines, data = self.lines, self.data
+        if not lines:
+            return True
+        start = 0
+        if isinstance(lines[0], bytes):
+            if not valid_utf8(lines[0]):
+                return False
+            start = data.find(b"\n") + 1
+        return data.isascii() or valid_utf8(memoryview(data)[start : data.rfind(b"\n")])
+
+
+def valid_utf8(data: Line) -> bool:
+    """Whether ``data`` is UTF-8 (decoding is the standard library's only check of it)."""
+    if isinstance(data, bytes) and data.isascii():
+        return True
+    try:
+        str(data, "utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class LineSplitter:

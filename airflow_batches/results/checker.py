@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from airflow_batches.api.jsonl import Line
+from airflow_batches.api.jsonl import Line, valid_utf8
 from airflow_batches.api.models import RESULT_TYPES, ResultType
 from airflow_batches.cost.usage_cost import USAGE_FIELDS
 from airflow_batches.errors import ResultsCheckError, ResultsCountMismatchError
@@ -79,7 +79,7 @@ _decode = msgspec.json.Decoder(_Line).decode
 _REFUSED = (msgspec.DecodeError, UnicodeDecodeError)
 
 
-def _decode_leading(lines: Sequence[Line], all_ascii: bool) -> list[_Line]:
+def _decode_leading(lines: Sequence[Line], all_utf8: bool) -> list[_Line]:
     """``lines`` decoded, up to the first that the fast decoder refuses or that is not UTF-8."""
     try:
         items = list(map(_decode, lines))
@@ -90,14 +90,10 @@ def _decode_leading(lines: Sequence[Line], all_ascii: bool) -> list[_Line]:
                 items.append(_decode(line))
             except _REFUSED:
                 break
-    # msgspec does not check the UTF-8 of the strings it skips. ASCII is UTF-8, and bytes tell it cheaply.
-    if not all_ascii:
+    # msgspec does not check the UTF-8 of the strings it skips.
+    if not all_utf8:
         for index, line in enumerate(lines[: len(items)]):
-            if isinstance(line, bytes) and line.isascii():
-                continue
-            try:
-                str(line, "utf-8")
-            except UnicodeDecodeError:
+            if not valid_utf8(line):
                 return items[:index]
     return items
 
@@ -147,28 +143,28 @@ class ResultChecker:
                 totals[name] += value
         return totals
 
-    def check(self, line: Line, *, all_ascii: bool = False) -> str:
+    def check(self, line: Line, *, all_utf8: bool = False) -> str:
         """Check one line (with or without its newline) and return its result type."""
-        return self.check_lines([line], all_ascii=all_ascii)[0]
+        return self.check_lines([line], all_utf8=all_utf8)[0]
 
-    def check_lines(self, lines: Sequence[Line], *, all_ascii: bool = False) -> list[str]:
+    def check_lines(self, lines: Sequence[Line], *, all_utf8: bool = False) -> list[str]:
         """Check ``lines`` (each with or without its newline), the stream's next ones; their result types.
 
-        ``all_ascii``: the caller knows every line is ASCII (:meth:`LineChunk.is_ascii`, one check per chunk),
-        so no line needs its own UTF-8 check.
+        ``all_utf8``: the caller knows every line is UTF-8 (:meth:`LineChunk.is_utf8`, one check per chunk),
+        so no line needs its own check.
         """
         types: list[str] = []
-        self._check(lines, all_ascii, types)
+        self._check(lines, all_utf8, types)
         return types
 
-    def count_lines(self, lines: Sequence[Line], *, all_ascii: bool = False) -> None:
+    def count_lines(self, lines: Sequence[Line], *, all_utf8: bool = False) -> None:
         """:meth:`check_lines` without the list of result types, for a caller that only needs the counts."""
-        self._check(lines, all_ascii, None)
+        self._check(lines, all_utf8, None)
 
-    def _check(self, lines: Sequence[Line], all_ascii: bool, types: list[str] | None) -> None:
+    def _check(self, lines: Sequence[Line], all_utf8: bool, types: list[str] | None) -> None:
         done = 0
         while done < len(lines):
-            done += self._check_decoded(_decode_leading(lines[done:] if done else lines, all_ascii), types)
+            done += self._check_decoded(_decode_leading(lines[done:] if done else lines, all_utf8), types)
             if done < len(lines):
                 # Refused by the fast decoder, or a duplicate: the plain check decides, and words the error.
                 result_type = self._check_plain(lines[done])

@@ -289,9 +289,9 @@ def _read_batch(
     try:
 
         def consume(chunk: LineChunk) -> None:
-            all_ascii = chunk.is_ascii()
+            all_utf8 = chunk.is_utf8()
             for line in chunk.lines:
-                result_type = checker.check(line, all_ascii=all_ascii)
+                result_type = checker.check(line, all_utf8=all_utf8)
                 custom_id = checker.last_custom_id
                 later = final_round.get(custom_id)
                 if later is not None:

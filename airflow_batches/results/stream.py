@@ -69,23 +69,23 @@ class ResultsReceiver:
     def feed(self, chunk: LineChunk) -> None:
         lines = chunk.lines
         size = len(chunk.data)
-        all_ascii = chunk.is_ascii()
+        all_utf8 = chunk.is_utf8()
         # Checked and reported in groups of about block_bytes even when a transport hands over a whole
         # body at once (an in-memory one), so progress stays regular.
         step = max(1, len(lines) if size <= self._block_bytes else len(lines) * self._block_bytes // size)
         for start in range(0, len(lines), step):
             group = lines if step >= len(lines) else lines[start : start + step]
             if self._single is not None:
-                self._count_lines(group, all_ascii=all_ascii)
+                self._count_lines(group, all_utf8=all_utf8)
             else:
-                self._split(group, all_ascii)
+                self._split(group, all_utf8)
             self._on_progress(len(group), size_of_lines(group))
         if self._single is not None:
             self._queue(None, chunk.data, len(lines))
 
-    def _split(self, lines: list[Line], all_ascii: bool) -> None:
+    def _split(self, lines: list[Line], all_utf8: bool) -> None:
         groups: dict[str, list[Line]] = {}
-        for line, result_type in zip(lines, self._check_lines(lines, all_ascii=all_ascii), strict=True):
+        for line, result_type in zip(lines, self._check_lines(lines, all_utf8=all_utf8), strict=True):
             group = groups.get(result_type)
             if group is None:
                 groups[result_type] = [line]

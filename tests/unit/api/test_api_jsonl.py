@@ -89,12 +89,38 @@ async def test_a_blank_line_is_an_error_whatever_the_chunking(sizes: list[int]) 
     assert info.value.line == 2
 
 
-def test_a_chunk_is_ascii_only_if_the_start_of_its_first_line_was_too() -> None:
+def test_a_chunk_is_utf8_only_if_the_start_of_its_first_line_was_too() -> None:
     splitter = LineSplitter()
-    head = b'{"t":"\xc3\xa9'  # a line that starts in this chunk, non-ASCII, and ends in the next
-    assert LineChunk(head, splitter.feed(head)).is_ascii() is False
+    head = b'{"t":"\xff'  # a line that starts in this chunk, not UTF-8, and ends in the next
+    assert LineChunk(head, splitter.feed(head)).is_utf8() is True  # no whole line yet
     tail = b'"}\n{"t":"plain"}\n'
     assert tail.isascii()
-    assert LineChunk(tail, splitter.feed(tail)).is_ascii() is False
+    assert LineChunk(tail, splitter.feed(tail)).is_utf8() is False
     more = b'{"t":"ascii"}\n'
-    assert LineChunk(more, splitter.feed(more)).is_ascii() is True
+    assert LineChunk(more, splitter.feed(more)).is_utf8() is True
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 64, 1000])
+def test_utf8_lines_cut_anywhere_are_utf8_in_every_chunk(size: int) -> None:
+    # Characters of two, three and four bytes, cut between chunks at every place.
+    body = "".join(f'{{"t":"é漢🙂 {i}"}}\n' for i in range(20)).encode()
+    splitter = LineSplitter()
+    chunks = [body[start : start + size] for start in range(0, len(body), size)]
+    assert all(LineChunk(chunk, splitter.feed(chunk)).is_utf8() for chunk in chunks)
+    assert splitter.lines == 20
+
+
+@pytest.mark.parametrize("bad_line", [0, 1, 5, 9])
+@pytest.mark.parametrize("size", [7, 40, 1000])
+def test_a_line_that_is_not_utf8_makes_its_chunk_not_utf8(bad_line: int, size: int) -> None:
+    lines = [f'{{"t":"漢字 {i}"}}'.encode() for i in range(10)]
+    lines[bad_line] = lines[bad_line].replace("字".encode(), "字".encode()[:2])  # a cut character
+    body = b"".join(line + b"\n" for line in lines)
+    splitter = LineSplitter()
+    verdicts = []
+    for start in range(0, len(body), size):
+        chunk = LineChunk(body[start : start + size], splitter.feed(body[start : start + size]))
+        verdicts.append((chunk.is_utf8(), [bytes(line) for line in chunk.lines]))
+    # The chunk that completes the bad line, and no other, says it holds a line that is not UTF-8.
+    assert [ok for ok, completed in verdicts if lines[bad_line] in completed] == [False]
+    assert all(ok for ok, completed in verdicts if lines[bad_line] not in completed)
