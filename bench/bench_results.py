@@ -1,14 +1,17 @@
 """Benchmark: landing batch results from the emulator into file:// and s3://, against plain baselines.
 
-Prints one table: for each case and destination, each method's median over ``--repeat`` runs (MB/s, the
-ratio against the baseline of that destination, the ratio against the official SDK, and the growth of
-resident memory during the run, the kernel's high-water mark); no assertions. Every run is a fresh process
-whose imports, connection lookup and client setup happen before the clock starts, and each starts after an
+Prints one table: for each case and destination, each method's median over ``--repeat`` runs (MB/s, the ratio
+against the baseline of that destination, how many times faster than the official SDK the same batches land (a
+ratio of times: the SDK writes other bytes, more of them for text outside ASCII), and the growth of resident
+memory during the run, the kernel's high-water mark); no assertions. Every run is a fresh process whose
+imports, connection lookup and client setup happen before the clock starts, and each starts after an
 ``os.sync()``, so the kernel's writeback of an earlier run's file does not fall into its time. The methods
 take turns run by run, so load from other processes falls on all of them alike.
 
 Cases (``--cases``): ``big`` is 20,000 results lines of about 10 KB (207 MB), ``small`` 200,000 lines of
-about 1 KB (two batches of 100,000, the API's limit). Both are served by the emulator on loopback, which
+about 1 KB (two batches of 100,000, the API's limit), and ``cjk``, not run unless named, the ``small`` case
+with replies in Japanese (the same bytes per line, nearly all of them outside ASCII, which the landing checks
+line by line as UTF-8). Both are served by the emulator on loopback, which
 renders an ended batch's results once and sends later reads from that file at close to the wire's speed; one
 untimed read of each batch renders them before the runs, so curl shows the wire and not the rendering.
 
@@ -19,7 +22,7 @@ Methods:
   land_results  this package, ``BatchHook().land_results(ids, destination)``: checked, byte-exact, atomic
   s3fs_put      s3fs ``put`` of the file curl downloaded, to the same moto server (s3 baseline)
 
-Usage: .venv/bin/python bench/bench_results.py [--cases big,small] [--destinations file,s3] [--repeat 3]
+Usage: .venv/bin/python bench/bench_results.py [--cases big,small,cjk] [--destinations file,s3] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -40,7 +43,12 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_REQUESTS_PER_BATCH = 100_000
-CASES = {"big": ("20,000 x 10 KB", 20_000, 10_000), "small": ("200,000 x 1 KB", 200_000, 600)}
+# name: (label, results lines, the text each reply repeats, how many times)
+CASES = {
+    "big": ("20,000 x 10 KB", 20_000, "x", 10_000),
+    "small": ("200,000 x 1 KB", 200_000, "x", 600),
+    "cjk": ("200,000 x 1 KB CJK", 200_000, "漢字かな交じり文。", 22),  # 27 bytes of UTF-8 a time
+}
 BASELINE = {"file": "curl", "s3": "s3fs_put"}
 
 
@@ -171,13 +179,14 @@ def in_process(method: str, spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def create_batches(hook: Any, count: int, text_bytes: int) -> list[str]:
-    """``count`` requests echoing ~``text_bytes`` each, in as many batches as the API's limit needs."""
+def create_batches(hook: Any, count: int, text: str) -> list[str]:
+    """``count`` requests echoing ``text`` (after their number), in as many batches as the API's limit
+    needs."""
     from airflow_batches.emulator.testing import echo_request
 
     return [
         hook.create(
-            echo_request(f"r{i}", f"{i} " + "x" * text_bytes)
+            echo_request(f"r{i}", f"{i} {text}")
             for i in range(first, min(count, first + MAX_REQUESTS_PER_BATCH))
         ).id
         for first in range(0, count, MAX_REQUESTS_PER_BATCH)
@@ -227,20 +236,21 @@ def print_table(results: list[tuple[str, str, str, dict[str, Any]]], repeat: int
         f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; median of {repeat}"
     )
     print(
-        f"{'case':<15} {'to':<4} {'method':<13} {'MB':>6} {'s':>6} {'MB/s':>6} "
+        f"{'case':<18} {'to':<4} {'method':<13} {'MB':>6} {'s':>6} {'MB/s':>6} "
         f"{'vs base':>8} {'vs SDK':>7} {'peak RSS +MB':>12}"
     )
     speed = {(case, dest, method): r["bytes"] / r["seconds"] / 1e6 for case, dest, method, r in results}
+    seconds = {(case, dest, method): r["seconds"] for case, dest, method, r in results}
     for case, dest, method, r in results:
         mbps = speed[(case, dest, method)]
         base = speed.get((case, dest, BASELINE[dest]))
-        sdk = speed.get((case, "file", "sdk"))
+        sdk = seconds.get((case, "file", "sdk"))
         vs_base = f"{mbps / base:.2f}x" if base else "-"
         # The SDK path writes files only: an s3 landing is not set against it.
-        vs_sdk = f"{mbps / sdk:.1f}x" if sdk and method == "land_results" and dest == "file" else "-"
+        vs_sdk = f"{sdk / r['seconds']:.1f}x" if sdk and method == "land_results" and dest == "file" else "-"
         growth = "-" if r["rss_growth_mb"] is None else f"{r['rss_growth_mb']:.0f}"
         print(
-            f"{case:<15} {dest:<4} {method:<13} {r['bytes'] / 1e6:>6.0f} {r['seconds']:>6.2f} {mbps:>6.0f} "
+            f"{case:<18} {dest:<4} {method:<13} {r['bytes'] / 1e6:>6.0f} {r['seconds']:>6.2f} {mbps:>6.0f} "
             f"{vs_base:>8} {vs_sdk:>7} {growth:>12}"
         )
 
@@ -250,7 +260,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--cases", default="big,small", help="big (20,000 x 10 KB) and/or small (200,000 x 1 KB)"
+        "--cases",
+        default="big,small",
+        help="big (20,000 x 10 KB), small (200,000 x 1 KB) and/or cjk (small in Japanese)",
     )
     parser.add_argument("--destinations", default="file,s3", help="file and/or s3 (moto on loopback)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per method; the median is shown")
@@ -284,8 +296,8 @@ def main() -> None:
             ).create_bucket(Bucket="bench")
         hook = BatchHook()
         for name in args.cases.split(","):
-            label, count, text_bytes = CASES[name]
-            batch_ids = create_batches(hook, count, text_bytes)
+            label, count, filler, times = CASES[name]
+            batch_ids = create_batches(hook, count, filler * times)
             curl(batch_ids, emulator.base_url, emulator.api_key, os.devnull)  # renders them, untimed
             runs = run_case(batch_ids, destinations, args.repeat, emulator, s3_endpoint)
             results.extend((label, dest, method, median_run(r)) for (dest, method), r in runs.items())
