@@ -8,12 +8,12 @@ imports, connection lookup and client setup happen before the clock starts, and 
 ``os.sync()``, so the kernel's writeback of an earlier run's file does not fall into its time. The methods
 take turns run by run, so load from other processes falls on all of them alike.
 
-Cases (``--cases``): ``big`` is 20,000 results lines of about 10 KB (207 MB), ``small`` 200,000 lines of
-about 1 KB (two batches of 100,000, the API's limit), and ``cjk``, not run unless named, the ``small`` case
-with replies in Japanese (the same bytes per line, nearly all of them outside ASCII, which the landing checks
-line by line as UTF-8). Both are served by the emulator on loopback, which
-renders an ended batch's results once and sends later reads from that file at close to the wire's speed; one
-untimed read of each batch renders them before the runs, so curl shows the wire and not the rendering.
+Cases (``--cases``): ``big`` is 20,000 results lines of about 10 KB (207 MB), ``small`` 200,000 lines of about
+1 KB (two batches of 100,000, the API's limit), and ``cjk``, not run unless named, the ``small`` case with
+replies in Japanese (the same bytes per line, nearly all of them outside ASCII, so the landing checks each
+chunk's lines as UTF-8, a pass that ASCII spares). All are served by the emulator on loopback, which renders
+an ended batch's results once and sends later reads from that file at close to the wire's speed; one untimed
+read of each batch renders them before the runs, so curl shows the wire and not the rendering.
 
 Methods:
   curl          ``curl -o`` of each batch's results URL into a file: the wire's limit here (file baseline)
@@ -244,10 +244,14 @@ def print_table(results: list[tuple[str, str, str, dict[str, Any]]], repeat: int
     for case, dest, method, r in results:
         mbps = speed[(case, dest, method)]
         base = speed.get((case, dest, BASELINE[dest]))
-        sdk = seconds.get((case, "file", "sdk"))
+        sdk_seconds = seconds.get((case, "file", "sdk"))
         vs_base = f"{mbps / base:.2f}x" if base else "-"
         # The SDK path writes files only: an s3 landing is not set against it.
-        vs_sdk = f"{sdk / r['seconds']:.1f}x" if sdk and method == "land_results" and dest == "file" else "-"
+        vs_sdk = (
+            f"{sdk_seconds / r['seconds']:.1f}x"
+            if sdk_seconds and method == "land_results" and dest == "file"
+            else "-"
+        )
         growth = "-" if r["rss_growth_mb"] is None else f"{r['rss_growth_mb']:.0f}"
         print(
             f"{case:<18} {dest:<4} {method:<13} {r['bytes'] / 1e6:>6.0f} {r['seconds']:>6.2f} {mbps:>6.0f} "
