@@ -30,10 +30,13 @@ def hook(results_emulator: RunningEmulator, monkeypatch: pytest.MonkeyPatch) -> 
     return BatchHook()
 
 
-def requests_for(prefix: str, n: int, *, text_bytes: int = 100, errored: int = 0) -> Iterator[dict[str, Any]]:
-    """``n`` requests whose echoed replies are about ``text_bytes`` long; the first ``errored`` fail."""
+def requests_for(
+    prefix: str, n: int, *, text_bytes: int = 100, errored: int = 0, filler: str = "x"
+) -> Iterator[dict[str, Any]]:
+    """``n`` requests whose echoed replies are about ``text_bytes`` of UTF-8 long, ``filler`` repeated; the
+    first ``errored`` fail."""
     for i in range(n):
-        text = f"{prefix} {i} " + "x" * text_bytes
+        text = f"{prefix} {i} " + filler * (text_bytes // len(filler.encode()))
         params: dict[str, Any] = {
             "model": "claude-emulated",
             "max_tokens": text_bytes // 2 + 100,

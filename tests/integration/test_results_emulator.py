@@ -57,6 +57,24 @@ def test_big_results_land_byte_exact_in_bounded_memory(
     assert peak < 12_000_000, f"peak traced memory {peak:,} bytes while landing {reference_size:,} bytes"
 
 
+def test_results_outside_ascii_land_byte_exact(
+    hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    # Characters of two, three and four bytes in every reply, over a few dozen reads of the body, so some
+    # are cut between two reads: the landing checks each read's whole lines as UTF-8 and must accept them.
+    batch_id = ended_batch(hook, "utf8", 300, text_bytes=20_000, filler="é漢🙂")
+    reference_sha, reference_size = raw_results_sha256(results_emulator, batch_id)
+    assert reference_size > 5_000_000
+
+    manifest = hook.land_results(batch_id, f"file://{tmp_path}/")
+
+    landed = (tmp_path / f"{batch_id}.jsonl").read_bytes()
+    assert "é漢🙂".encode() in landed  # sent as UTF-8, not as JSON escapes
+    assert hashlib.sha256(landed).hexdigest() == reference_sha == manifest["files"][0]["sha256"]
+    assert manifest["lines"] == 300
+    assert manifest["counts"] == {"succeeded": 300, "errored": 0, "canceled": 0, "expired": 0}
+
+
 def test_cut_stream_is_fetched_again_and_lands_byte_identical(
     hook: BatchHook, results_emulator: RunningEmulator, tmp_path: Path
 ) -> None:
