@@ -5,8 +5,10 @@ against the baseline of that destination, how many times faster than the officia
 ratio of times: the SDK writes other bytes, more of them for text outside ASCII), and the growth of resident
 memory during the run, the kernel's high-water mark); no assertions. Every run is a fresh process whose
 imports, connection lookup and client setup happen before the clock starts, and each starts after an
-``os.sync()``, so the kernel's writeback of an earlier run's file does not fall into its time. The methods
-take turns run by run, so load from other processes falls on all of them alike.
+``os.sync()``, so the kernel's writeback of an earlier run's file does not fall into its time, and each
+method writing into ``file://`` starts right after freeing as much page cache as it will fill (see
+``free_page_cache``). The methods take turns run by run, so load from other processes falls on all of them
+alike.
 
 Cases (``--cases``): ``big`` is 20,000 results lines of about 10 KB (207 MB), ``small`` 200,000 lines of about
 1 KB (two batches of 100,000, the API's limit), and ``cjk``, not run unless named, the ``small`` case with
@@ -77,6 +79,27 @@ def _status_mb(field: str) -> float:
     raise LookupError(field)
 
 
+def free_page_cache(directory: str, nbytes: int) -> None:
+    """Write ``nbytes`` into a file in ``directory`` and delete it: run just before a clock starts, so the
+    method timed writes into pages the kernel freed a moment before, as every other method does.
+
+    The development VM's kernel reports free memory to its host (``page_reporting`` on its command line),
+    which takes it back: the first write to a page that has been free for more than about 2 seconds waits
+    for the host to back it again, about 4 µs a page (0.2-0.25 s for 211 MB of page cache on 2026-12-02,
+    where the same copy into pages just freed took 0.03 s). Without this, whichever method started soonest
+    after the last files were deleted (curl, within milliseconds) got the pages the host still backed, and
+    a fresh Python process, which imports for 2-3 seconds first, got the others.
+    """
+    fd, name = tempfile.mkstemp(dir=directory)
+    try:
+        block = bytes(1 << 20)
+        for _ in range(-(-nbytes // len(block))):
+            os.write(fd, block)
+    finally:
+        os.close(fd)
+        os.unlink(name)
+
+
 def worker(method: str, spec_json: str) -> dict[str, Any]:
     """Run one measurement in this (fresh) process."""
     spec: dict[str, Any] = json.loads(spec_json)
@@ -101,6 +124,8 @@ def worker(method: str, spec_json: str) -> dict[str, Any]:
         base = ObjectStoragePath(destination, conn_id=options.get("destination_conn_id"))
         base.exists()
         _ = (base / "attach").fs
+        if destination.startswith("file://"):
+            free_page_cache(destination.removeprefix("file://"), spec["bytes"])
         memory = PeakMemory()
         start = time.perf_counter()
         manifest = hook.land_results(batch_ids, destination, **options)
@@ -111,6 +136,7 @@ def worker(method: str, spec_json: str) -> dict[str, Any]:
 
         client = anthropic.Anthropic(api_key=spec["api_key"], base_url=spec["base_url"])
         client.messages.batches.retrieve(batch_ids[0])
+        free_page_cache(destination.removeprefix("file://"), spec["bytes"])
         memory = PeakMemory()
         start = time.perf_counter()
         size = 0
@@ -140,23 +166,27 @@ def worker(method: str, spec_json: str) -> dict[str, Any]:
     return {"seconds": seconds, "bytes": size, "rss_growth_mb": memory.growth()}
 
 
-def curl(batch_ids: list[str], base_url: str, api_key: str, out_dir: str) -> dict[str, Any]:
+def curl(batch_ids: list[str], base_url: str, api_key: str, out_dir: str, size: int = 0) -> dict[str, Any]:
     """``curl -o`` of each batch's results, one after the other (the same requests the landing makes);
-    ``out_dir`` ``os.devnull`` reads and drops them."""
+    ``out_dir`` ``os.devnull`` reads and drops them. ``size``: the bytes it will write, freed first."""
     _sync()
+    if out_dir != os.devnull:
+        free_page_cache(out_dir, size)
     size = 0
     start = time.perf_counter()
     for batch_id in batch_ids:
         target = Path(os.devnull) if out_dir == os.devnull else Path(out_dir) / f"{batch_id}.jsonl"
-        subprocess.run(
+        done = subprocess.run(
             [
-                "curl", "-sSf", "-o", str(target),
+                "curl", "-sSf", "-o", str(target), "-w", "%{size_download}",
                 "-H", f"x-api-key: {api_key}", "-H", "anthropic-version: 2023-06-01",
                 f"{base_url}/v1/messages/batches/{batch_id}/results",
             ],
             check=True,
+            capture_output=True,
+            text=True,
         )  # fmt: skip
-        size += target.stat().st_size
+        size += int(done.stdout)
     return {"seconds": time.perf_counter() - start, "bytes": size, "rss_growth_mb": None}
 
 
@@ -194,18 +224,24 @@ def create_batches(hook: Any, count: int, text: str) -> list[str]:
 
 
 def run_case(
-    batch_ids: list[str], destinations: list[str], repeat: int, emulator: Any, s3_endpoint: str | None
+    batch_ids: list[str],
+    size: int,
+    destinations: list[str],
+    repeat: int,
+    emulator: Any,
+    s3_endpoint: str | None,
 ) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """All runs of one case, the methods taking turns; ``{(destination, method): [run, ...]}``."""
+    """All runs of one case (``size`` bytes of results), the methods taking turns;
+    ``{(destination, method): [run, ...]}``."""
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    base = {"batch_ids": batch_ids, "base_url": emulator.base_url, "api_key": emulator.api_key}
+    base = {"batch_ids": batch_ids, "bytes": size, "base_url": emulator.base_url, "api_key": emulator.api_key}
     for _ in range(repeat):
         with tempfile.TemporaryDirectory(prefix="bench-results-") as out_dir:
             curl_dir, sdk_dir, ours_dir = (Path(out_dir) / name for name in ("curl", "sdk", "ours"))
             for directory in (curl_dir, sdk_dir, ours_dir):
                 directory.mkdir()
             runs.setdefault(("file", "curl"), []).append(
-                curl(batch_ids, emulator.base_url, emulator.api_key, str(curl_dir))
+                curl(batch_ids, emulator.base_url, emulator.api_key, str(curl_dir), size)
             )
             if "file" in destinations:
                 for method, directory in (("sdk", sdk_dir), ("land_results", ours_dir)):
@@ -302,8 +338,9 @@ def main() -> None:
         for name in args.cases.split(","):
             label, count, filler, times = CASES[name]
             batch_ids = create_batches(hook, count, filler * times)
-            curl(batch_ids, emulator.base_url, emulator.api_key, os.devnull)  # renders them, untimed
-            runs = run_case(batch_ids, destinations, args.repeat, emulator, s3_endpoint)
+            # One untimed read renders them; it also gives their size.
+            size = curl(batch_ids, emulator.base_url, emulator.api_key, os.devnull)["bytes"]
+            runs = run_case(batch_ids, size, destinations, args.repeat, emulator, s3_endpoint)
             results.extend((label, dest, method, median_run(r)) for (dest, method), r in runs.items())
             for batch_id in batch_ids:
                 hook.delete(batch_id)
