@@ -10,7 +10,7 @@ method writing into ``file://`` starts right after freeing as much page cache as
 ``free_page_cache``). The methods take turns run by run, so load from other processes falls on all of them
 alike.
 
-Cases (``--cases``): ``big`` is 20,000 results lines of about 10 KB (207 MB), ``small`` 200,000 lines of about
+Cases (``--cases``): ``big`` is 20,000 results lines of about 10 KB (211 MB), ``small`` 200,000 lines of about
 1 KB (two batches of 100,000, the API's limit), and ``cjk``, not run unless named, the ``small`` case with
 replies in Japanese (the same bytes per line, nearly all of them outside ASCII, so the landing checks each
 chunk's lines as UTF-8, a pass that ASCII spares). All are served by the emulator on loopback, which renders
@@ -166,12 +166,15 @@ def worker(method: str, spec_json: str) -> dict[str, Any]:
     return {"seconds": seconds, "bytes": size, "rss_growth_mb": memory.growth()}
 
 
-def curl(batch_ids: list[str], base_url: str, api_key: str, out_dir: str, size: int = 0) -> dict[str, Any]:
+def curl(
+    batch_ids: list[str], base_url: str, api_key: str, out_dir: str, free_first: int = 0
+) -> dict[str, Any]:
     """``curl -o`` of each batch's results, one after the other (the same requests the landing makes);
-    ``out_dir`` ``os.devnull`` reads and drops them. ``size``: the bytes it will write, freed first."""
+    ``out_dir`` ``os.devnull`` reads and drops them. ``free_first``: the bytes it will write, whose page
+    cache is freed first (:func:`free_page_cache`)."""
     _sync()
     if out_dir != os.devnull:
-        free_page_cache(out_dir, size)
+        free_page_cache(out_dir, free_first)
     size = 0
     start = time.perf_counter()
     for batch_id in batch_ids:
@@ -183,7 +186,7 @@ def curl(batch_ids: list[str], base_url: str, api_key: str, out_dir: str, size: 
                 f"{base_url}/v1/messages/batches/{batch_id}/results",
             ],
             check=True,
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
         )  # fmt: skip
         size += int(done.stdout)
